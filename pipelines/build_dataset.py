@@ -1,0 +1,279 @@
+"""Build a persona dataset: taxonomy + config -> plan -> sample -> generate -> critique ->
+validate -> embed + deduplicate -> Parquet shards, rejected records and a manifest.
+
+    python -m pipelines.build_dataset --config configs/default.yaml --output out/default
+    python -m pipelines.build_dataset --runner=DataflowRunner --project=... --output gs://...
+
+Unknown flags are Beam pipeline options. Without --runner the local in-process runner is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines import __version__
+from pipelines.config import RunConfig, load_config
+from pipelines.critique.transforms import CritiqueCandidates
+from pipelines.dedup.embed import EmbedRecords, resolve_embedding_model
+from pipelines.dedup.near_duplicates import DeduplicateGlobally
+from pipelines.errors import InputError
+from pipelines.generation.llm import LLMSettings
+from pipelines.generation.prompts import get_template
+from pipelines.generation.transforms import GenerateNarratives
+from pipelines.output.manifest import MANIFEST, build_manifest, write_manifest
+from pipelines.output.shards import WriteShards
+from pipelines.records import REJECTED_SCHEMA, persona_schema
+from pipelines.sampling import SampleAttributes, index_ranges
+from pipelines.taxonomy import AttributeSampler, QuotaPlan, Taxonomy, load_taxonomy, plan_quotas
+from pipelines.validation.transforms import ValidateRecords, public_view
+
+log = logging.getLogger("pipelines.build_dataset")
+DEFAULT_RUNNER = "FnApiRunner"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything the pipeline needs, resolved and checked before any LLM call."""
+
+    config: RunConfig
+    taxonomy: Taxonomy
+    plan: QuotaPlan
+    llm: LLMSettings
+    output: str
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["run"]["seed"])
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "run_name": self.config["run"]["name"],
+            "seed": self.seed,
+            "taxonomy_hash": self.taxonomy.content_hash,
+            "config_hash": self.config.content_hash,
+            "pipeline_version": __version__,
+        }
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.build_dataset", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=None, help="run config YAML (default: configs/default.yaml)")
+    parser.add_argument("--output", default=None, help="output folder, local or a FileSystems URL (default: output/<run name>)")
+    parser.add_argument("--num_personas", type=int, default=None, help="personas to plan (overrides run.num_personas)")
+    parser.add_argument("--seed", type=int, default=None, help="sampling seed (overrides run.seed)")
+    parser.add_argument("--llm_backend", choices=["embedded", "vllm", "openai"], default=None)
+    parser.add_argument("--llm_model", default=None, help="vllm: model name or path; openai: model name")
+    parser.add_argument("--llm_base_url", default=None, help="OpenAI-compatible endpoint, e.g. http://host:8000/v1")
+    parser.add_argument("--llm_api_key_env", default=None, help="environment variable holding the API key")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    return parser.parse_known_args(argv)
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    run: dict[str, Any] = {}
+    llm: dict[str, Any] = {}
+    if args.num_personas is not None:
+        run["num_personas"] = args.num_personas
+    if args.seed is not None:
+        run["seed"] = args.seed
+    for arg, key in (("llm_backend", "backend"), ("llm_model", "model"), ("llm_base_url", "base_url"), ("llm_api_key_env", "api_key_env")):
+        if getattr(args, arg) is not None:
+            llm[key] = getattr(args, arg)
+    if llm.get("backend") == "openai" or (llm.get("base_url") and "backend" not in llm):
+        llm["backend"] = "openai"
+    return {k: v for k, v in (("run", run), ("llm", llm)) if v}
+
+
+def prepare_context(args: argparse.Namespace) -> RunContext:
+    config = load_config(args.config, config_overrides(args))
+    taxonomy = load_taxonomy(config.taxonomy_files())
+    plan = plan_quotas(
+        taxonomy, int(config["run"]["num_personas"]), tuple(config["quotas"]["stratify_by"]), config.source
+    )
+    try:
+        get_template(config["generation"]["prompt_template"])
+    except KeyError as exc:
+        raise InputError(config.source, "$.generation.prompt_template", str(exc.args[0])) from None
+    try:
+        resolve_embedding_model(config["dedup"]["embedding_model"])
+    except (ValueError, ImportError) as exc:
+        raise InputError(config.source, "$.dedup.embedding_model", str(exc)) from None
+    if config["llm"]["backend"] == "embedded":
+        from pipelines.models.embedded import prepare
+
+        prepare()
+    llm = LLMSettings.from_config(config["llm"])
+    if llm.backend == "openai":
+        check_endpoint(llm, config.source)
+    output = args.output or os.path.join("output", config["run"]["name"])
+    return RunContext(config, taxonomy, plan, llm, output)
+
+
+def check_endpoint(llm: LLMSettings, source: str) -> None:
+    """Fail before the pipeline starts when the endpoint is unreachable or lacks the model."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=llm.base_url, api_key=os.environ.get(llm.api_key_env) or "not-needed", timeout=15, max_retries=1)
+    try:
+        models = [m.id for m in client.models.list()]
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(source, "$.llm.base_url", f"cannot reach {llm.base_url}: {type(exc).__name__}: {exc}") from None
+    if models and llm.served_name not in models:
+        raise InputError(source, "$.llm.model", f"model {llm.served_name!r} not served by {llm.base_url}; it serves {models[:10]}")
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    if not FileSystems.exists(output):
+        return
+    local = "://" not in output
+    if local and os.path.isdir(output) and not os.listdir(output):
+        return
+    if not overwrite:
+        what = "a finished dataset" if FileSystems.exists(FileSystems.join(output, MANIFEST)) else "files"
+        raise InputError(output, "<folder>", f"output folder already holds {what}; pass --overwrite to replace it")
+    if local:
+        shutil.rmtree(output)
+    else:
+        FileSystems.delete([output])
+
+
+def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
+    """Wire the stages. Each stage is a transform in its own module; this only connects them."""
+    cfg = ctx.config
+    n = ctx.plan.total
+    sampler = AttributeSampler(ctx.taxonomy, ctx.plan, ctx.seed)
+    provenance = ctx.provenance()
+
+    specs = (
+        p
+        | "PlanIndexRanges" >> beam.Create(index_ranges(n))
+        | "SampleAttributes" >> beam.ParDo(SampleAttributes(sampler))
+        | "AttachProvenance" >> beam.Map(lambda r, prov: {**r, "provenance": prov}, provenance)
+    )
+    generated = specs | "Generate" >> GenerateNarratives(
+        ctx.llm, cfg["generation"]["prompt_template"], ctx.seed, expected_total=n
+    )
+    critiqued = generated.candidates | "Critique" >> beam.ParDo(CritiqueCandidates(cfg["critic"])).with_outputs(
+        "rejected", main="accepted"
+    )
+    validated = critiqued.accepted | "Validate" >> beam.ParDo(ValidateRecords("persona")).with_outputs(
+        "rejected", main="valid"
+    )
+    dedup_cfg = cfg["dedup"]
+    deduped = (
+        validated.valid
+        | "Embed" >> EmbedRecords(dedup_cfg["embedding_model"], dedup_cfg["batch_size"], expected_total=n)
+        | "Deduplicate" >> DeduplicateGlobally(dedup_cfg["threshold"])
+    )
+    out = cfg["output"]
+    (
+        deduped.kept
+        | "ToRows" >> beam.Map(public_view)
+        | "WritePersonas"
+        >> WriteShards(ctx.output, "personas", persona_schema(ctx.taxonomy), out["rows_per_shard"], out["compression"], ("quota_cell",))
+    )
+    (
+        (generated.rejected, critiqued.rejected, validated.rejected, deduped.rejected)
+        | "AllRejected" >> beam.Flatten()
+        | "WriteRejected"
+        >> WriteShards(ctx.output, "rejected", REJECTED_SCHEMA, out["rows_per_shard"], out["compression"], ("reason", "stage"))
+    )
+
+
+def _counters(result) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        for c in result.metrics().query()["counters"]:
+            key = f"{c.key.metric.namespace}.{c.key.metric.name}"
+            value = c.committed if c.committed is not None else c.attempted
+            out[key] = out.get(key, 0) + int(value or 0)
+    except Exception as exc:  # noqa: BLE001 - some runners do not report metrics
+        log.warning("could not read pipeline metrics: %s", exc)
+    return out
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict[str, Any]:
+    """Run the whole build; returns the manifest."""
+    started = time.monotonic()
+    args, beam_args = parse_args(argv)
+    ctx = prepare_context(args)
+    prepare_output(ctx.output, args.overwrite)
+    options = PipelineOptions(beam_args, save_main_session=False)
+    if not options.view_as(StandardOptions).runner:
+        options.view_as(StandardOptions).runner = DEFAULT_RUNNER
+    log.info(
+        "building %d personas (%d quota cells) with %s [%s] into %s",
+        ctx.plan.total, len(ctx.plan.cells), ctx.llm.served_name, ctx.llm.backend, ctx.output,
+    )  # fmt: skip
+    p = test_pipeline or beam.Pipeline(options=options)
+    build_pipeline(p, ctx)
+    try:
+        result = p.run()
+        result.wait_until_finish()
+    finally:
+        from pipelines.generation.vllm_server import stop_all
+
+        stop_all()
+    pipeline_s = time.monotonic() - started
+    counters = _counters(result)
+    manifest = build_manifest(
+        ctx.output,
+        run={
+            "name": ctx.config["run"]["name"],
+            "num_personas": ctx.plan.total,
+            "seed": ctx.seed,
+            "runner": str(options.view_as(StandardOptions).runner),
+            "output": ctx.output,
+        },
+        plan_cells=ctx.plan.as_dict(),
+        llm={
+            "backend": ctx.llm.backend,
+            "model": ctx.llm.served_name,
+            "base_url": ctx.llm.base_url,
+            "prompt_template_id": ctx.config["generation"]["prompt_template"],
+            "sampling": ctx.llm.sampling_fingerprint(),
+        },
+        config=ctx.config.data,
+        hashes={"taxonomy": ctx.taxonomy.content_hash, "config": ctx.config.content_hash},
+        counters=counters,
+        timing={"wall": round(time.monotonic() - started, 1), "pipeline": round(pipeline_s, 1)},
+    )
+    path = write_manifest(ctx.output, manifest)
+    c = manifest["counts"]
+    log.info(
+        "done in %.0fs: %d accepted, %d rejected %s of %d planned; manifest: %s",
+        manifest["timing_s"]["wall"], c["accepted"], c["rejected"], json.dumps(c["rejected_by_reason"]), c["planned"], path,
+    )  # fmt: skip
+    return manifest
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("pipelines").setLevel(logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    try:
+        manifest = run(argv)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"dataset written to {manifest['run']['output']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

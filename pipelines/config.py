@@ -1,0 +1,107 @@
+"""Run configuration: a YAML file validated against schemas/config.schema.json, with defaults
+and command-line overrides. The resolved config is plain data: picklable and hashable."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import InputError
+from pipelines.schemas import check_file_against_schema
+from pipelines.taxonomy.loader import read_yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+
+DEFAULTS: dict[str, Any] = {
+    "run": {"name": "run", "seed": 0, "num_personas": 100},
+    "taxonomy": {"files": ["taxonomy/base.yaml"]},
+    "quotas": {"stratify_by": []},
+    "llm": {
+        "backend": "embedded",
+        "model": None,
+        "base_url": None,
+        "api_key_env": "OPENAI_API_KEY",
+        "max_tokens": 150,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "repetition_penalty": 1.2,
+        "concurrency": 32,
+        "request_timeout_s": 180,
+        "max_retries": 4,
+        "request_seed": True,
+        "assistant_prefill": None,
+        "vllm": {
+            "gpu_memory_utilization": 0.3,
+            "max_model_len": 2048,
+            "enforce_eager": True,
+            "startup_timeout_s": 900,
+            "extra_args": [],
+        },
+    },
+    "generation": {"prompt_template": "persona_narrative_v1"},
+    "critic": {"min_words": 35, "max_words": 260, "threshold": 0.6},
+    "dedup": {"embedding_model": "bundled:all-MiniLM-L6-v2", "threshold": 0.9, "batch_size": 64},
+    "output": {"rows_per_shard": 100000, "compression": "zstd"},
+}
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: dict[str, Any]
+    source: str  # the config file, for error messages
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    @property
+    def content_hash(self) -> str:
+        canonical = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def taxonomy_files(self) -> list[Path]:
+        """Taxonomy paths resolve against the config file's folder, then the repository root."""
+        base = Path(self.source).resolve().parent
+        out = []
+        for f in self.data["taxonomy"]["files"]:
+            p = Path(f)
+            if not p.is_absolute():
+                p = base / f if (base / f).exists() else REPO_ROOT / f
+            out.append(p)
+        return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a config file, apply `overrides` ({"llm": {"backend": ...}}), validate, fill defaults."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    doc = read_yaml(path)
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise InputError(str(path), "$", "a config file must be a mapping")
+    merged = _deep_merge(doc, overrides or {})
+    check_file_against_schema("config", merged, str(path))
+    data = _deep_merge(DEFAULTS, merged)
+    llm = data["llm"]
+    if llm["backend"] == "openai" and not (llm["base_url"] and llm["model"]):
+        raise InputError(str(path), "$.llm", "the openai backend needs `base_url` and `model`")
+    if llm["backend"] == "vllm" and not llm["model"]:
+        raise InputError(str(path), "$.llm.model", "the vllm backend needs a model name or path")
+    critic = data["critic"]
+    if critic["min_words"] > critic["max_words"]:
+        raise InputError(str(path), "$.critic", "min_words is greater than max_words")
+    return RunConfig(data=data, source=str(path))

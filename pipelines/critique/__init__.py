@@ -1,0 +1,1 @@
+"""Critic experts that score generated prose against the sampled structure."""

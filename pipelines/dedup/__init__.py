@@ -1,0 +1,1 @@
+"""Embedding and duplicate removal (exact hash, then FAISS near-duplicate search)."""

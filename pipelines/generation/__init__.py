@@ -1,0 +1,1 @@
+"""LLM backends, prompts and the generation transforms."""

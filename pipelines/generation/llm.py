@@ -1,0 +1,227 @@
+"""Chat-completion backends behind one Beam ModelHandler.
+
+- `embedded`: the bundled SmolLM2-135M-Instruct, served by vLLM on this machine;
+- `vllm`: any model name or path, served by vLLM on the worker (CPU or GPU);
+- `openai`: any OpenAI-compatible endpoint; the API key is read from an environment variable
+  whose *name* is in the config, so the key itself never enters configs, manifests or logs.
+
+Requests in a batch run concurrently (the server batches them on the accelerator). A failed
+request becomes a response with `error` set, never an exception that would drop the whole batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from pipelines.progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    backend: str  # embedded | vllm | openai
+    model: str  # what is served: a path (embedded, vllm) or a name (openai, vllm)
+    served_name: str  # the model name recorded on rows and sent in requests
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    max_tokens: int = 150
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float | None = None
+    concurrency: int = 32
+    request_timeout_s: float = 180.0
+    max_retries: int = 4
+    send_seed: bool = True
+    prefill: bool = False
+    vllm: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, llm: dict[str, Any]) -> LLMSettings:
+        backend = llm["backend"]
+        if backend == "embedded":
+            from pipelines.models.embedded import EMBEDDED_MODEL_NAME, embedded_model_dir
+
+            model, served = str(embedded_model_dir()), EMBEDDED_MODEL_NAME
+        else:
+            model = llm["model"]
+            served = os.path.basename(model.rstrip("/")) if os.path.isdir(model) else model
+        return cls(
+            backend=backend,
+            model=model,
+            served_name=served,
+            base_url=llm.get("base_url"),
+            api_key_env=llm.get("api_key_env", "OPENAI_API_KEY"),
+            max_tokens=int(llm["max_tokens"]),
+            temperature=float(llm["temperature"]),
+            top_p=float(llm["top_p"]),
+            repetition_penalty=llm.get("repetition_penalty") if backend != "openai" else None,
+            concurrency=int(llm["concurrency"]),
+            request_timeout_s=float(llm["request_timeout_s"]),
+            max_retries=int(llm["max_retries"]),
+            send_seed=bool(llm["request_seed"]),
+            # Assistant prefill is a vLLM chat extension; other endpoints opt in explicitly.
+            prefill=backend != "openai" if llm.get("assistant_prefill") is None else bool(llm["assistant_prefill"]),
+            vllm=dict(llm.get("vllm", {})),
+        )
+
+    @property
+    def starts_server(self) -> bool:
+        return self.backend in ("embedded", "vllm")
+
+    def sampling_fingerprint(self) -> dict[str, Any]:
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "repetition_penalty": self.repetition_penalty,
+        }
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    request_id: str
+    messages: tuple[tuple[str, str], ...]  # (role, content)
+    seed: int
+    prefill: str = ""  # the answer starts with this; the model continues it
+    payload: Any = None  # carried through untouched (the persona being written)
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    text: str | None
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    error: str | None = None
+
+
+def request_seed(*parts: Any) -> int:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class _Endpoint:
+    """What `load_model` returns: an OpenAI client plus the server it talks to, if any."""
+
+    def __init__(self, settings: LLMSettings):
+        from openai import OpenAI
+
+        self.server = None
+        base_url = settings.base_url
+        if settings.starts_server:
+            from pipelines.generation.vllm_server import VLLMServer
+
+            v = settings.vllm
+            self.server = VLLMServer(
+                settings.model,
+                settings.served_name,
+                gpu_memory_utilization=v.get("gpu_memory_utilization", 0.3),
+                max_model_len=v.get("max_model_len", 2048),
+                enforce_eager=v.get("enforce_eager", True),
+                extra_args=v.get("extra_args", []),
+                startup_timeout_s=v.get("startup_timeout_s", 900),
+            ).start()
+            base_url = self.server.base_url
+        api_key = os.environ.get(settings.api_key_env) or "not-needed"
+        self.client = OpenAI(
+            base_url=base_url,
+            api_key=api_key,
+            timeout=settings.request_timeout_s,
+            max_retries=settings.max_retries,
+        )
+
+
+class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
+    """RunInference handler for OpenAI-style chat completions (vLLM or a remote endpoint)."""
+
+    def __init__(self, settings: LLMSettings, stage: str = "generate", expected_total: int | None = None):
+        super().__init__()
+        self.settings = settings
+        self.stage = stage
+        self._progress = Progress(f"LLM {stage}", expected_total)
+        self._requests = Metrics.counter("llm", f"{stage}_requests")
+        self._errors = Metrics.counter("llm", f"{stage}_errors")
+        self._prompt_tokens = Metrics.counter("llm", "prompt_tokens")
+        self._completion_tokens = Metrics.counter("llm", "completion_tokens")
+
+    def load_model(self) -> _Endpoint:
+        return _Endpoint(self.settings)
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        # A fixed batch as wide as the allowed concurrency keeps the server's batch full.
+        n = self.settings.concurrency
+        return {"min_batch_size": n, "max_batch_size": n}
+
+    def model_copies(self) -> int:
+        return 1
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+    def get_metrics_namespace(self) -> str:
+        return f"llm_{self.stage}"
+
+    def _complete(self, endpoint: _Endpoint, req: ChatRequest) -> ChatResponse:
+        s = self.settings
+        kwargs: dict[str, Any] = {
+            "model": s.served_name,
+            "messages": [{"role": r, "content": c} for r, c in req.messages],
+            "max_tokens": s.max_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+        }
+        if s.send_seed:
+            kwargs["seed"] = req.seed
+        extra: dict[str, Any] = {}
+        if s.repetition_penalty:
+            extra["repetition_penalty"] = s.repetition_penalty
+        if req.prefill:
+            # vLLM's chat API continues a trailing assistant message instead of opening a new one.
+            kwargs["messages"].append({"role": "assistant", "content": req.prefill})
+            extra.update(continue_final_message=True, add_generation_prompt=False)
+        if extra:
+            kwargs["extra_body"] = extra
+        try:
+            out = endpoint.client.chat.completions.create(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reasoned rejection
+            return ChatResponse(None, None, 0, 0, error=f"{type(exc).__name__}: {exc}"[:500])
+        if not out.choices:
+            return ChatResponse(None, None, 0, 0, error="malformed response: no choices")
+        choice = out.choices[0]
+        usage = out.usage
+        content = choice.message.content or ""
+        if req.prefill and not content.startswith(req.prefill):
+            content = req.prefill + ("" if content[:1] in (" ", ",", ".", "") else " ") + content
+        return ChatResponse(
+            text=content,
+            finish_reason=choice.finish_reason,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        )
+
+    def run_inference(
+        self,
+        batch: Sequence[ChatRequest],
+        model: _Endpoint,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[PredictionResult]:
+        self._progress.begin()
+        with ThreadPoolExecutor(max_workers=max(1, min(len(batch), self.settings.concurrency))) as pool:
+            responses = list(pool.map(lambda r: self._complete(model, r), batch))
+        failed = sum(1 for r in responses if r.error)
+        self._requests.inc(len(responses))
+        self._errors.inc(failed)
+        self._prompt_tokens.inc(sum(r.prompt_tokens for r in responses))
+        self._completion_tokens.inc(sum(r.completion_tokens for r in responses))
+        self._progress.update(len(responses), failed=failed)
+        return [PredictionResult(req, resp, self.settings.served_name) for req, resp in zip(batch, responses)]

@@ -1,0 +1,125 @@
+"""Prompt templates. The pipeline owns every structured field; the model only writes prose.
+
+A template has an id that is recorded on every row, so a dataset says which prompt made it.
+Small models follow an example far better than instructions, so the template carries one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
+    """The anchor facts a narrative must carry, as (label, text), from flat attribute paths."""
+    g = attrs.get
+    facts: list[tuple[str, str]] = [("Name", g("identity.name")), ("Age", str(g("demographics.age")))]
+    facts.append(("Gender", g("demographics.gender")))
+    place = ", ".join(x for x in (g("location.residence.city"), g("location.residence.country")) if x)
+    if place:
+        setting = g("location.residence.setting")
+        facts.append(("Lives in", f"{place}" + (f" ({setting})" if setting else "")))
+    if g("work.employment.occupation"):
+        arrangement = g("work.employment.work_arrangement")
+        facts.append(
+            ("Occupation", g("work.employment.occupation") + (f", {arrangement}" if arrangement else ""))
+        )
+    if g("education.level"):
+        field = g("education.field")
+        facts.append(("Education", g("education.level") + (f" in {field}" if field else "")))
+    family = [x for x in (g("household.marital_status"),) if x]
+    kids = g("household.children")
+    if kids is not None:
+        family.append("no children" if kids == 0 else f"{kids} child" + ("ren" if kids > 1 else ""))
+    if g("household.living_with"):
+        family.append(f"lives with {g('household.living_with')}" if g("household.living_with") != "alone" else "lives alone")
+    if family:
+        facts.append(("Family", ", ".join(family)))
+    for label, path in (
+        ("Personality", "personality.traits"),
+        ("Hobbies", "interests.hobbies"),
+        ("Values", "values.core_values"),
+    ):
+        if g(path):
+            facts.append((label, _join(list(g(path)))))
+    if g("communication.style"):
+        facts.append(("Way of talking", g("communication.style")))
+    return [(k, v) for k, v in facts if v not in (None, "", "None")]
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    template_id: str
+    system: str
+    example_facts: tuple[tuple[str, str], ...]
+    example_answer: str
+    instruction: str  # formatted with {name} and {words}
+    # Opening words of the answer, written by the pipeline from the sampled attributes; the model
+    # continues them (backends that support assistant prefill). Keeps small models on the subject.
+    prefill: str = ""
+    target_words: int = 90
+
+    def render_prefill(self, attrs: dict[str, Any]) -> str:
+        if not self.prefill:
+            return ""
+        return self.prefill.format(name=attrs["identity.name"], age=attrs["demographics.age"])
+
+    def render_facts(self, facts: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
+        return "Facts:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)
+
+    def messages(self, attrs: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        facts = persona_facts(attrs)
+        example_name = dict(self.example_facts)["Name"]
+        return (
+            ("system", self.system),
+            ("user", self.render_facts(self.example_facts) + "\n\n" + self.instruction.format(name=example_name, words=self.target_words)),
+            ("assistant", self.example_answer),
+            ("user", self.render_facts(facts) + "\n\n" + self.instruction.format(name=attrs["identity.name"], words=self.target_words)),
+        )
+
+
+TEMPLATES: dict[str, PromptTemplate] = {
+    "persona_narrative_v1": PromptTemplate(
+        template_id="persona_narrative_v1",
+        system=(
+            "You write short, realistic biographies of fictional people. Use every fact you are "
+            "given and contradict none. Write one paragraph of plain prose in the third person."
+        ),
+        example_facts=(
+            ("Name", "Lucía Romero"),
+            ("Age", "41"),
+            ("Gender", "Female"),
+            ("Lives in", "Valencia, Spain (big city)"),
+            ("Occupation", "Registered nurse, shift work"),
+            ("Education", "Bachelor's degree in Nursing"),
+            ("Family", "Divorced, 2 children, lives with partner and children"),
+            ("Personality", "patient and blunt"),
+            ("Hobbies", "cycling and pottery"),
+            ("Values", "fairness"),
+            ("Way of talking", "direct and brief"),
+        ),
+        example_answer=(
+            "Lucía Romero is a 41-year-old registered nurse in Valencia who works rotating shifts "
+            "on a busy surgical ward. She studied nursing, divorced in her thirties and now shares "
+            "a flat with her partner and her two children. Patient with patients but blunt with "
+            "colleagues, she cares most about fairness and says what she thinks in few words. On "
+            "free mornings she cycles along the old riverbed, and on Sunday evenings she shapes "
+            "uneven bowls at a pottery class that she refuses to take seriously."
+        ),
+        instruction="Write one paragraph of about {words} words about {name}.",
+        prefill="{name} is a {age}-year-old",
+    ),
+}
+
+
+def get_template(template_id: str) -> PromptTemplate:
+    try:
+        return TEMPLATES[template_id]
+    except KeyError:
+        raise KeyError(f"unknown prompt template {template_id!r}; known: {sorted(TEMPLATES)}") from None

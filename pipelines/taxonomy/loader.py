@@ -1,0 +1,235 @@
+"""Load, validate and compose taxonomy YAML files.
+
+Everything that can be wrong with a taxonomy is reported here, before any sampling or LLM call,
+as an InputError naming the file and the location inside it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.errors import InputError
+from pipelines.schemas import check_file_against_schema
+from pipelines.taxonomy.model import Attribute, Case, Taxonomy
+
+_NUMERIC = ("integer", "number")
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "<file>", "file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
+        raise InputError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+
+
+def _merge_categories(base: list[dict], extra: list[dict]) -> list[dict]:
+    """Merge category lists by id: attributes with the same id are replaced, new ones appended."""
+    merged = copy.deepcopy(base)
+    by_id = {c["id"]: c for c in merged}
+    for cat in extra:
+        if cat["id"] not in by_id:
+            merged.append(copy.deepcopy(cat))
+            by_id[cat["id"]] = merged[-1]
+            continue
+        target = by_id[cat["id"]]
+        attrs = target.setdefault("attributes", [])
+        index = {a["id"]: i for i, a in enumerate(attrs)}
+        for attr in cat.get("attributes", []):
+            if attr["id"] in index:
+                attrs[index[attr["id"]]] = copy.deepcopy(attr)
+            else:
+                attrs.append(copy.deepcopy(attr))
+        target["categories"] = _merge_categories(target.get("categories", []), cat.get("categories", []))
+        if cat.get("description"):
+            target["description"] = cat["description"]
+    return merged
+
+
+def _weighted(values: list[Any]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for v in values:
+        if isinstance(v, str):
+            out.append((v, 1.0))
+        else:
+            out.append((v["value"], float(v.get("weight", 1.0))))
+    return tuple(out)
+
+
+def _case(spec: dict[str, Any]) -> Case:
+    return Case(
+        when={k: tuple(v) for k, v in (spec.get("when") or {}).items()},
+        values=_weighted(spec.get("values", [])),
+        min=spec.get("min"),
+        max=spec.get("max"),
+        mean=spec.get("mean"),
+        sd=spec.get("sd"),
+    )
+
+
+def _attribute(spec: dict[str, Any], path: str, file: str, loc: str) -> Attribute:
+    kind = spec["type"]
+    if "cases" in spec:
+        own = [k for k in ("values", "min", "max", "mean", "sd") if k in spec]
+        if own:
+            raise InputError(file, loc, f"attribute {path!r} has both `cases` and {own}; use one")
+        cases = tuple(_case(c) for c in spec["cases"])
+    else:
+        cases = (_case(spec),)
+    defaults = [i for i, c in enumerate(cases) if not c.when]
+    if len(defaults) > 1 or (defaults and defaults[0] != len(cases) - 1):
+        raise InputError(file, f"{loc}.cases", "only the last case may omit `when` (the default)")
+    for i, case in enumerate(cases):
+        cloc = f"{loc}.cases[{i}]" if "cases" in spec else loc
+        if kind in ("categorical", "multi") and not case.values:
+            raise InputError(file, cloc, f"{kind} attribute {path!r} needs `values`")
+        if kind in _NUMERIC:
+            if case.min is None or case.max is None:
+                raise InputError(file, cloc, f"{kind} attribute {path!r} needs `min` and `max`")
+            if case.min > case.max:
+                raise InputError(file, cloc, f"min {case.min} is greater than max {case.max}")
+        seen: set[str] = set()
+        for value, _ in case.values:
+            if value in seen:
+                raise InputError(file, f"{cloc}.values", f"duplicate value {value!r}")
+            seen.add(value)
+    pick = spec.get("pick", {"min": 1, "max": 1})
+    if kind == "multi":
+        if pick["min"] > pick["max"]:
+            raise InputError(file, f"{loc}.pick", "pick.min is greater than pick.max")
+        smallest = min(len(c.values) for c in cases)
+        if pick["max"] > smallest:
+            raise InputError(
+                file, f"{loc}.pick", f"pick.max {pick['max']} exceeds the {smallest} values offered"
+            )
+    if kind == "name" and not spec.get("locale_from"):
+        raise InputError(file, loc, f"name attribute {path!r} needs `locale_from`")
+    return Attribute(
+        path=path,
+        type=kind,
+        cases=cases,
+        probability=float(spec.get("probability", 1.0)),
+        decimals=int(spec.get("decimals", 2)),
+        pick_min=int(pick["min"]),
+        pick_max=int(pick["max"]),
+        locale_from=spec.get("locale_from"),
+        gender_from=spec.get("gender_from"),
+        description=spec.get("description", ""),
+        source=f"{file}: {loc}",
+    )
+
+
+def _walk(categories: list[dict], prefix: str = ""):
+    for cat in categories:
+        cpath = f"{prefix}{cat['id']}"
+        for attr in cat.get("attributes", []):
+            yield f"{cpath}.{attr['id']}", attr
+        yield from _walk(cat.get("categories", []), f"{cpath}.")
+
+
+def _origins(
+    categories: list[dict], file: str, into: dict[str, tuple[str, str]], prefix: str = "", loc: str = "categories"
+) -> None:
+    """Record, for every attribute path, the file and location inside it that defined it last."""
+    for ci, cat in enumerate(categories):
+        cpath = f"{prefix}{cat['id']}"
+        for ai, attr in enumerate(cat.get("attributes", [])):
+            into[f"{cpath}.{attr['id']}"] = (file, f"{loc}[{ci}].attributes[{ai}]")
+        _origins(cat.get("categories", []), file, into, f"{cpath}.", f"{loc}[{ci}].categories")
+
+
+def _toposort(attrs: dict[str, Attribute]) -> list[Attribute]:
+    order: list[Attribute] = []
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(path: str, chain: list[str]) -> None:
+        if state.get(path) == 2:
+            return
+        if state.get(path) == 1:
+            cycle = " -> ".join([*chain[chain.index(path) :], path])
+            file, _, loc = attrs[path].source.partition(": ")
+            raise InputError(file, loc, f"circular dependency between attributes: {cycle}")
+        state[path] = 1
+        for dep in attrs[path].depends_on:
+            visit(dep, [*chain, path])
+        state[path] = 2
+        order.append(attrs[path])
+
+    for path in attrs:  # file order, so the result is stable
+        visit(path, [])
+    return order
+
+
+def _check_references(attrs: dict[str, Attribute], locales: dict[str, str]) -> None:
+    for attr in attrs.values():
+        file, _, loc = attr.source.partition(": ")
+        for ci, case in enumerate(attr.cases):
+            for dep, allowed in case.when.items():
+                if dep not in attrs:
+                    raise InputError(file, f"{loc}.cases[{ci}].when", f"unknown attribute {dep!r}")
+                target = attrs[dep]
+                if target.type != "categorical":
+                    raise InputError(
+                        file, f"{loc}.cases[{ci}].when", f"{dep!r} is {target.type}; only categorical attributes can be conditions"
+                    )
+                known = target.leaf_values()
+                for value in allowed:
+                    if value not in known:
+                        raise InputError(
+                            file, f"{loc}.cases[{ci}].when.{dep}", f"{value!r} is not a value of {dep!r}"
+                        )
+        for ref in (attr.locale_from, attr.gender_from):
+            if ref and ref not in attrs:
+                raise InputError(file, loc, f"unknown attribute {ref!r}")
+        if attr.locale_from:
+            missing = sorted(attrs[attr.locale_from].leaf_values() - set(locales))
+            if missing:
+                raise InputError(
+                    file, "locales", f"no Faker locale for {attr.locale_from} value(s) {missing}"
+                )
+
+
+def load_taxonomy(files: Sequence[str | Path]) -> Taxonomy:
+    """Load one or more taxonomy files (a base plus extensions) into one Taxonomy."""
+    if not files:
+        raise InputError("<config>", "taxonomy.files", "at least one taxonomy file is required")
+    categories: list[dict] = []
+    locales: dict[str, str] = {}
+    names, versions, sources = [], [], []
+    origin: dict[str, tuple[str, str]] = {}
+    raws = []
+    for file in files:
+        doc = read_yaml(file)
+        check_file_against_schema("taxonomy", doc, str(file))
+        raws.append(doc)
+        _origins(doc["categories"], str(file), origin)
+        categories = _merge_categories(categories, doc["categories"])
+        locales.update(doc.get("locales", {}))
+        names.append(doc["taxonomy"])
+        versions.append(doc["version"])
+        sources.extend(doc.get("sources", []))
+
+    attrs: dict[str, Attribute] = {}
+    for path, spec in _walk(categories):
+        attrs[path] = _attribute(spec, path, *origin[path])
+    if not attrs:
+        raise InputError(str(files[0]), "categories", "the taxonomy defines no attributes")
+    _check_references(attrs, locales)
+    return Taxonomy(
+        names=tuple(names),
+        version="+".join(versions),
+        attributes=tuple(_toposort(attrs)),
+        locales=locales,
+        sources=tuple(sources),
+        raw={"files": raws},
+    )

@@ -1,0 +1,117 @@
+"""The in-memory taxonomy: a flat, dependency-ordered list of attributes with dotted paths."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Case:
+    """One branch of a conditional domain. `when` maps attribute paths to allowed values;
+    an empty `when` is the default branch."""
+
+    when: dict[str, tuple[str, ...]]
+    values: tuple[tuple[str, float], ...] = ()
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    sd: float | None = None
+
+    def matches(self, sampled: dict[str, Any]) -> bool:
+        return all(sampled.get(path) in allowed for path, allowed in self.when.items())
+
+
+@dataclass(frozen=True)
+class Attribute:
+    path: str  # e.g. "demographics.age_band"
+    type: str  # categorical | integer | number | multi | name
+    cases: tuple[Case, ...]
+    probability: float = 1.0
+    decimals: int = 2
+    pick_min: int = 1
+    pick_max: int = 1
+    locale_from: str | None = None
+    gender_from: str | None = None
+    description: str = ""
+    source: str = ""  # file and location that defined it, for error messages
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        deps: list[str] = []
+        for case in self.cases:
+            deps.extend(case.when)
+        deps.extend(p for p in (self.locale_from, self.gender_from) if p)
+        return tuple(dict.fromkeys(deps))
+
+    def arrow_type(self) -> pa.DataType:
+        return {
+            "categorical": pa.string(),
+            "name": pa.string(),
+            "integer": pa.int64(),
+            "number": pa.float64(),
+            "multi": pa.list_(pa.string()),
+        }[self.type]
+
+    def leaf_values(self) -> set[str]:
+        return {v for case in self.cases for v, _ in case.values}
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    names: tuple[str, ...]  # composed file names, in order
+    version: str
+    attributes: tuple[Attribute, ...]  # topologically ordered: dependencies first
+    locales: dict[str, str] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def attribute(self, path: str) -> Attribute:
+        for attr in self.attributes:
+            if attr.path == path:
+                return attr
+        raise KeyError(path)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(a.path for a in self.attributes)
+
+    @property
+    def content_hash(self) -> str:
+        canonical = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def arrow_struct(self) -> pa.StructType:
+        """Nested struct mirroring the category tree: attributes.demographics.age, ..."""
+        tree: dict[str, Any] = {}
+        for attr in self.attributes:
+            node = tree
+            *cats, leaf = attr.path.split(".")
+            for cat in cats:
+                node = node.setdefault(cat, {})
+            node[leaf] = attr.arrow_type()
+
+        def build(node: dict[str, Any]) -> pa.StructType:
+            return pa.struct(
+                [
+                    pa.field(k, build(v) if isinstance(v, dict) else v, nullable=True)
+                    for k, v in node.items()
+                ]
+            )
+
+        return build(tree)
+
+    def nest(self, flat: dict[str, Any]) -> dict[str, Any]:
+        """Turn {"a.b.c": v} into {"a": {"b": {"c": v}}}, with every taxonomy path present."""
+        out: dict[str, Any] = {}
+        for attr in self.attributes:
+            node = out
+            *cats, leaf = attr.path.split(".")
+            for cat in cats:
+                node = node.setdefault(cat, {})
+            node[leaf] = flat.get(attr.path)
+        return out

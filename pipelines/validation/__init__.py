@@ -1,0 +1,1 @@
+"""Record validation against the JSON Schemas in `schemas/`."""
