@@ -46,7 +46,7 @@ def find_duplicates(
     dropped: dict[int, tuple[str, int, float]] = {}
     first_by_hash: dict[str, int] = {}
     for i in order:
-        h = normalised_hash(records[i][text_key])
+        h = normalised_hash(records[i].get("_dedup_text", records[i][text_key]))
         if h in first_by_hash:
             dropped[i] = (REASON_DUPLICATE_EXACT, first_by_hash[h], 1.0)
         else:

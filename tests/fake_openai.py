@@ -1,0 +1,130 @@
+"""A small OpenAI-compatible chat server for tests: fast, deterministic, with fault injection.
+
+It writes a narrative from the facts in the last user message, so the critic sees realistic,
+persona-faithful prose. `fault_for(facts)` picks a fault per request (None for a normal answer):
+    "error400"  -> HTTP 400 every time (not retried by the client)
+    "flaky500"  -> HTTP 500 on the first call for that persona, then a normal answer
+    "rate429"   -> HTTP 429 with Retry-After on the first call, then a normal answer
+    "empty"     -> an empty answer
+    "clone"     -> the same text, but for the name, for every persona given this fault
+`faulted` records, per persona name, the fault it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from typing import Any
+
+PRONOUN = {"Female": ("She", "her"), "Male": ("He", "his")}
+CLONE_TEXT = (
+    "{name} is a person who lives somewhere and works at something. They like things and do "
+    "stuff on weekends with friends and family, and they talk about it often. Every day is much "
+    "the same for them, and they are content with a quiet and ordinary life."
+)
+
+
+def facts_of(messages: list[dict[str, str]]) -> dict[str, str]:
+    user = [m["content"] for m in messages if m["role"] == "user"][-1]
+    return dict(re.findall(r"^- ([^:]+): (.*)$", user, re.MULTILINE))
+
+
+def narrative(facts: dict[str, str]) -> str:
+    she, her = PRONOUN.get(facts.get("Gender", ""), ("They", "their"))
+    name = facts["Name"]
+    return (
+        f"{name} is a {facts['Age']}-year-old {facts.get('Occupation', 'worker').split(',')[0].lower()} "
+        f"who lives in {facts.get('Lives in', 'a small town').split(' (')[0]}. {she} spends {her} free time on "
+        f"{facts.get('Hobbies', 'long walks')}, and friends describe {name.split()[0]} as "
+        f"{facts.get('Personality', 'kind')}. {she} values {facts.get('Values', 'honesty')} above most things, "
+        f"and {her} way of talking is {facts.get('Way of talking', 'plain')}. Family life: "
+        f"{facts.get('Family', 'private')}."
+    )
+
+
+class FakeOpenAI:
+    def __init__(self, fault_for: Callable[[dict[str, str]], str | None] | None = None, model: str = "fake-model"):
+        self.fault_for = fault_for or (lambda facts: None)
+        self.faulted: dict[str, str] = {}
+        self.model = model
+        self.calls: Counter[str] = Counter()
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        facts = facts_of(body["messages"])
+        name = facts.get("Name", "")
+        fault = self.fault_for(facts)
+        with self._lock:
+            self.calls[name] += 1
+            self.requests.append(body)
+            attempt = self.calls[name]
+            if fault:
+                self.faulted[name] = fault
+        if fault == "error400":
+            return 400, {"error": {"message": "bad request (injected)", "type": "invalid_request_error"}}, {}
+        if fault == "flaky500" and attempt == 1:
+            return 500, {"error": {"message": "server error (injected)"}}, {}
+        if fault == "rate429" and attempt == 1:
+            return 429, {"error": {"message": "slow down (injected)"}}, {"Retry-After": "0"}
+        text = "" if fault == "empty" else CLONE_TEXT.format(name=name) if fault == "clone" else narrative(facts)
+        completion_tokens = len(text.split())
+        return 200, {
+            "id": f"chatcmpl-{attempt}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", self.model),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": completion_tokens, "total_tokens": 100 + completion_tokens},
+        }, {}
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": fake.model, "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._send(404, {"error": {"message": "not found"}})
+                    return
+                self._send(*fake._answer(body))
+
+        return Handler

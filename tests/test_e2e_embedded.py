@@ -1,0 +1,30 @@
+"""End to end on real parts: the Beam pipeline driving the embedded SmolLM2 model through vLLM."""
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import build_dataset
+from pipelines.config import load_config
+from pipelines.taxonomy import load_taxonomy
+from tests.dataset_checks import check_dataset
+
+pytestmark = [pytest.mark.e2e, pytest.mark.embedded, pytest.mark.timeout(1200)]
+
+
+def test_default_config_on_the_embedded_model(tmp_path):
+    out = tmp_path / "out"
+    manifest = build_dataset.run(["--num_personas", "16", "--seed", "5", "--output", str(out)])
+    config = load_config()
+    taxonomy = load_taxonomy(config.taxonomy_files())
+    check_dataset(out, taxonomy, planned=16, seed=5)
+    assert manifest["llm"]["backend"] == "embedded"
+    assert manifest["llm"]["llm.generate_requests"] == 16
+    assert manifest["llm"]["llm.completion_tokens"] > 16 * 20  # the model really wrote text
+    personas = pq.read_table(out / "personas").to_pylist()
+    assert personas, "the critic rejected every narrative of the real model"
+    for row in personas:
+        name = row["attributes"]["identity"]["name"]
+        assert row["narrative"].startswith(name)  # the pipeline-written opening, continued by the model
+        assert len(row["narrative"].split()) >= 35
+        assert row["generation"]["model"] == "SmolLM2-135M-Instruct"
+        assert row["critic"]["passed"]

@@ -1,0 +1,118 @@
+"""The real Beam pipeline against a local OpenAI-compatible test server, with injected faults."""
+
+import hashlib
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import build_dataset
+from pipelines.errors import InputError
+from pipelines.taxonomy import load_taxonomy
+from tests.conftest import REPO, write
+from tests.dataset_checks import check_dataset
+from tests.fake_openai import FakeOpenAI
+
+SECRET = "sk-test-secret-do-not-leak-1234"
+FAULTS = {0: "error400", 1: "flaky500", 2: "rate429", 3: "empty", 4: "clone", 5: "clone"}
+
+
+def fault_for(facts):
+    bucket = int(hashlib.sha256(facts["Name"].encode()).hexdigest(), 16) % 12
+    return FAULTS.get(bucket)
+
+
+def config(tmp_path, base_url, n=48):
+    return write(
+        tmp_path,
+        "run.yaml",
+        f"""
+run: {{name: fake, seed: 11, num_personas: {n}}}
+taxonomy: {{files: ["{REPO}/taxonomy/base.yaml"]}}
+quotas: {{stratify_by: [demographics.age_band, demographics.gender]}}
+llm: {{backend: openai, base_url: "{base_url}", model: fake-model, api_key_env: FAKE_LLM_KEY,
+       concurrency: 8, max_retries: 3, request_timeout_s: 20}}
+critic: {{min_words: 20, max_words: 200, threshold: 0.6}}
+output: {{rows_per_shard: 20}}
+""",
+    )
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAI(fault_for) as fake:
+        yield fake
+
+
+def test_pipeline_end_to_end_with_faults(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("FAKE_LLM_KEY", SECRET)
+    out = tmp_path / "out"
+    manifest = build_dataset.run(["--config", str(config(tmp_path, server.base_url)), "--output", str(out)])
+    taxonomy = load_taxonomy([REPO / "taxonomy" / "base.yaml"])
+    check_dataset(out, taxonomy, planned=48, seed=11)
+
+    # 48 planned rows, 20 per shard: shards by persona index range, deterministic names
+    assert [s["path"] for s in manifest["shards"]["personas"]] == [
+        "personas/part-00000.parquet", "personas/part-00001.parquet", "personas/part-00002.parquet"
+    ]
+    rejected = pq.read_table(out / "rejected").to_pylist()
+    by_name = {json.loads(r["record_json"])["attributes"]["identity"]["name"]: r for r in rejected}
+    accepted = pq.read_table(out / "personas").to_pylist()
+    accepted_names = {r["attributes"]["identity"]["name"] for r in accepted}
+    assert server.faulted, "the fault rule should hit some of 48 personas"
+    for name, fault in server.faulted.items():
+        if fault in ("error400", "empty"):
+            assert by_name[name]["reason"] == "llm_error" and by_name[name]["stage"] == "generate"
+        elif fault in ("flaky500", "rate429"):
+            assert name in accepted_names  # retried, then answered
+            assert server.calls[name] == 2
+    clones = [n for n, f in server.faulted.items() if f == "clone"]
+    survivors = [n for n in clones if n in accepted_names]
+    assert len(survivors) == 1
+    for name in clones:
+        if name not in accepted_names:
+            # identical once the persona's own name is masked
+            assert by_name[name]["reason"] == "duplicate_exact" and by_name[name]["stage"] == "deduplicate"
+            assert by_name[name]["duplicate_of"] in {r["persona_id"] for r in accepted}
+    assert manifest["counts"]["rejected_by_reason"].get("llm_error", 0) >= 1
+    assert manifest["llm"]["llm.generate_requests"] == 48
+    assert manifest["llm"]["model"] == "fake-model"
+    row = accepted[0]
+    assert row["generation"]["prompt_template_id"] == "persona_narrative_v1"
+    assert row["provenance"]["seed"] == 11 and len(row["provenance"]["taxonomy_hash"]) == 64
+    # no secret anywhere in the output, and no assistant prefill sent to a non-vLLM endpoint
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    assert all(r["messages"][-1]["role"] == "user" for r in server.requests)
+
+
+def test_same_inputs_give_the_same_dataset(tmp_path, server):
+    cfg = config(tmp_path, server.base_url, n=24)
+    first = build_dataset.run(["--config", str(cfg), "--output", str(tmp_path / "a")])
+    second = build_dataset.run(["--config", str(cfg), "--output", str(tmp_path / "b"), "--direct_num_workers=2"])
+    a = pq.read_table(tmp_path / "a" / "personas")
+    b = pq.read_table(tmp_path / "b" / "personas")
+    assert a.equals(b)
+    assert first["counts"] == second["counts"]
+
+
+def test_existing_output_is_not_overwritten_without_flag(tmp_path, server):
+    cfg = config(tmp_path, server.base_url, n=4)
+    out = tmp_path / "out"
+    build_dataset.run(["--config", str(cfg), "--output", str(out)])
+    with pytest.raises(InputError, match="--overwrite"):
+        build_dataset.run(["--config", str(cfg), "--output", str(out)])
+    build_dataset.run(["--config", str(cfg), "--output", str(out), "--overwrite"])
+    assert (out / "manifest.json").exists()
+
+
+def test_bad_input_fails_before_any_llm_call(tmp_path, server, capsys):
+    bad = write(tmp_path, "bad.yaml", config(tmp_path, server.base_url).read_text().replace("num_personas: 48", "num_personas: -1"))
+    assert build_dataset.main(["--config", str(bad), "--output", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "$.run.num_personas" in err
+    unreachable = ["--config", str(config(tmp_path, "http://127.0.0.1:9/v1")), "--output", str(tmp_path / "y")]
+    with pytest.raises(InputError, match="cannot reach"):
+        build_dataset.run(unreachable)
+    assert server.requests == [] and not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
