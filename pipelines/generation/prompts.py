@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 
+PRONOUNS = {"female": "she/her", "male": "he/him", "non-binary": "they/them"}
+NOUNS = {"female": "woman", "male": "man"}
+
+
 def _join(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
@@ -20,7 +24,9 @@ def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
     """The anchor facts a narrative must carry, as (label, text), from flat attribute paths."""
     g = attrs.get
     facts: list[tuple[str, str]] = [("Name", g("identity.name")), ("Age", str(g("demographics.age")))]
-    facts.append(("Gender", g("demographics.gender")))
+    gender = g("demographics.gender")
+    pronouns = PRONOUNS.get(str(gender).lower())
+    facts.append(("Gender", f"{gender} ({pronouns})" if pronouns else gender))
     place = ", ".join(x for x in (g("location.residence.city"), g("location.residence.country")) if x)
     if place:
         setting = g("location.residence.setting")
@@ -68,7 +74,8 @@ class PromptTemplate:
     def render_prefill(self, attrs: dict[str, Any]) -> str:
         if not self.prefill:
             return ""
-        return self.prefill.format(name=attrs["identity.name"], age=attrs["demographics.age"])
+        noun = NOUNS.get(str(attrs.get("demographics.gender")).lower(), "person")
+        return self.prefill.format(name=attrs["identity.name"], age=attrs["demographics.age"], noun=noun)
 
     def render_facts(self, facts: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
         return "Facts:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)
@@ -94,7 +101,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
         example_facts=(
             ("Name", "Lucía Romero"),
             ("Age", "41"),
-            ("Gender", "Female"),
+            ("Gender", "Female (she/her)"),
             ("Lives in", "Valencia, Spain (big city)"),
             ("Occupation", "Registered nurse, shift work"),
             ("Education", "Bachelor's degree in Nursing"),
@@ -113,7 +120,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
             "uneven bowls at a pottery class that she refuses to take seriously."
         ),
         instruction="Write one paragraph of about {words} words about {name}.",
-        prefill="{name} is a {age}-year-old",
+        prefill="{name} is a {age}-year-old {noun}",
     ),
 }
 
