@@ -70,7 +70,9 @@ class RunContext:
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m pipelines.build_dataset", description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=None, help="run config YAML (default: configs/default.yaml)")
-    parser.add_argument("--output", default=None, help="output folder, local or a FileSystems URL (default: output/<run name>)")
+    parser.add_argument(
+        "--output", default=None, help="output folder, local or a FileSystems URL (default: output/<run name>)"
+    )
     parser.add_argument("--num_personas", type=int, default=None, help="personas to plan (overrides run.num_personas)")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed (overrides run.seed)")
     parser.add_argument("--llm_backend", choices=["embedded", "vllm", "openai"], default=None)
@@ -88,7 +90,12 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         run["num_personas"] = args.num_personas
     if args.seed is not None:
         run["seed"] = args.seed
-    for arg, key in (("llm_backend", "backend"), ("llm_model", "model"), ("llm_base_url", "base_url"), ("llm_api_key_env", "api_key_env")):
+    for arg, key in (
+        ("llm_backend", "backend"),
+        ("llm_model", "model"),
+        ("llm_base_url", "base_url"),
+        ("llm_api_key_env", "api_key_env"),
+    ):
         if getattr(args, arg) is not None:
             llm[key] = getattr(args, arg)
     if llm.get("backend") == "openai" or (llm.get("base_url") and "backend" not in llm):
@@ -125,13 +132,19 @@ def check_endpoint(llm: LLMSettings, source: str) -> None:
     """Fail before the pipeline starts when the endpoint is unreachable or lacks the model."""
     from openai import OpenAI
 
-    client = OpenAI(base_url=llm.base_url, api_key=os.environ.get(llm.api_key_env) or "not-needed", timeout=15, max_retries=1)
+    client = OpenAI(
+        base_url=llm.base_url, api_key=os.environ.get(llm.api_key_env) or "not-needed", timeout=15, max_retries=1
+    )
     try:
         models = [m.id for m in client.models.list()]
     except Exception as exc:  # noqa: BLE001
-        raise InputError(source, "$.llm.base_url", f"cannot reach {llm.base_url}: {type(exc).__name__}: {exc}") from None
+        raise InputError(
+            source, "$.llm.base_url", f"cannot reach {llm.base_url}: {type(exc).__name__}: {exc}"
+        ) from None
     if models and llm.served_name not in models:
-        raise InputError(source, "$.llm.model", f"model {llm.served_name!r} not served by {llm.base_url}; it serves {models[:10]}")
+        raise InputError(
+            source, "$.llm.model", f"model {llm.served_name!r} not served by {llm.base_url}; it serves {models[:10]}"
+        )
 
 
 def prepare_output(output: str, overwrite: bool) -> None:
@@ -182,13 +195,22 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
         deduped.kept
         | "ToRows" >> beam.Map(public_view)
         | "WritePersonas"
-        >> WriteShards(ctx.output, "personas", persona_schema(ctx.taxonomy), out["rows_per_shard"], out["compression"], ("quota_cell",))
+        >> WriteShards(
+            ctx.output,
+            "personas",
+            persona_schema(ctx.taxonomy),
+            out["rows_per_shard"],
+            out["compression"],
+            ("quota_cell",),
+        )
     )
     (
         (generated.rejected, critiqued.rejected, validated.rejected, deduped.rejected)
         | "AllRejected" >> beam.Flatten()
         | "WriteRejected"
-        >> WriteShards(ctx.output, "rejected", REJECTED_SCHEMA, out["rows_per_shard"], out["compression"], ("reason", "stage"))
+        >> WriteShards(
+            ctx.output, "rejected", REJECTED_SCHEMA, out["rows_per_shard"], out["compression"], ("reason", "stage")
+        )
     )
 
 
@@ -254,13 +276,20 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     c = manifest["counts"]
     log.info(
         "done in %.0fs: %d accepted, %d rejected %s of %d planned; manifest: %s",
-        manifest["timing_s"]["wall"], c["accepted"], c["rejected"], json.dumps(c["rejected_by_reason"]), c["planned"], path,
-    )  # fmt: skip
+        manifest["timing_s"]["wall"],
+        c["accepted"],
+        c["rejected"],
+        json.dumps(c["rejected_by_reason"]),
+        c["planned"],
+        path,
+    )
     return manifest
 
 
 def configure_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     logging.getLogger("pipelines").setLevel(logging.INFO)
 
 

@@ -14,7 +14,7 @@ from pipelines.errors import InputError, json_path
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     path = SCHEMA_DIR / f"{name}.schema.json"
     with open(path, encoding="utf-8") as f:
@@ -23,14 +23,16 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(name))
 
 
-def schema_errors(name: str, instance: Any) -> list[tuple[str, str, str]]:
-    """All violations as (json path, violated keyword, message), in a stable order."""
-    errors = sorted(validator(name).iter_errors(instance), key=lambda e: list(map(str, e.path)))
+def schema_errors(schema: str | jsonschema.protocols.Validator, instance: Any) -> list[tuple[str, str, str]]:
+    """All violations as (json path, violated keyword, message), in a stable order. `schema` is
+    a schema name in `schemas/` or a ready validator."""
+    v = validator(schema) if isinstance(schema, str) else schema
+    errors = sorted(v.iter_errors(instance), key=lambda e: list(map(str, e.path)))
     return [(json_path(e.absolute_path), str(e.validator), e.message) for e in errors]
 
 

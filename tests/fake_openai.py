@@ -16,8 +16,8 @@ import json
 import re
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 PRONOUN = {"Female": ("She", "her"), "Male": ("He", "his")}
@@ -87,14 +87,22 @@ class FakeOpenAI:
             return 429, {"error": {"message": "slow down (injected)"}}, {"Retry-After": "0"}
         text = "" if fault == "empty" else CLONE_TEXT.format(name=name) if fault == "clone" else narrative(facts)
         completion_tokens = len(text.split())
-        return 200, {
-            "id": f"chatcmpl-{attempt}",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body.get("model", self.model),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": completion_tokens, "total_tokens": 100 + completion_tokens},
-        }, {}
+        return (
+            200,
+            {
+                "id": f"chatcmpl-{attempt}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model", self.model),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": 100,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": 100 + completion_tokens,
+                },
+            },
+            {},
+        )
 
     def _handler(self):
         fake = self

@@ -17,7 +17,11 @@ def test_default_config_is_valid_and_hash_is_stable():
     "text, location, problem",
     [
         ("run: {num_personas: 0}\ntaxonomy: {files: [x.yaml]}\n", "$.run.num_personas", "less than the minimum"),
-        ("run: {num_personas: 5}\ntaxonomy: {files: [x.yaml]}\nllm: {backend: gpt}\n", "$.llm.backend", "is not one of"),
+        (
+            "run: {num_personas: 5}\ntaxonomy: {files: [x.yaml]}\nllm: {backend: gpt}\n",
+            "$.llm.backend",
+            "is not one of",
+        ),
         ("run: {num_personas: 5}\ntaxonomy: {files: [x.yaml]}\nllm: {backend: openai}\n", "$.llm", "base_url"),
         ("run: {num_personas: 5}\ntaxonomy: {files: [x.yaml]}\ndedupe: {}\n", "$", "Additional properties"),
         ("- a list\n", "$", "must be a mapping"),

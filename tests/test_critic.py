@@ -30,7 +30,11 @@ def test_contradictions_are_caught_with_the_attribute():
     result = faithfulness(wrong_age, ATTRS)
     assert "age_contradiction" in codes(result)
     assert [f.attribute for f in result.findings if f.code == "age_contradiction"] == ["demographics.age"]
-    he = GOOD.replace("She grew", "He grew").replace("still swims", "he still swims").replace("the patients she", "the patients he")
+    he = (
+        GOOD.replace("She grew", "He grew")
+        .replace("still swims", "he still swims")
+        .replace("the patients she", "the patients he")
+    )
     assert "gender_contradiction" in codes(faithfulness(he, ATTRS))
     assert "name_missing" in codes(faithfulness(GOOD.replace("Ana Silva", "The nurse"), ATTRS))
     assert not judge(wrong_age, ATTRS, CRITIC).passed

@@ -72,8 +72,14 @@ def test_bundled_embedder_separates_paraphrases_from_different_people(embedder):
 
 
 def test_dedup_text_masks_the_personas_own_name(embedder):
-    a = {"narrative": "Ana Silva is a nurse. Ana swims; Silva's friends call her Ana.", "_attrs": {"identity.name": "Ana Silva"}}
-    b = {"narrative": "Jo Park is a nurse. Jo swims; Park's friends call her Jo.", "_attrs": {"identity.name": "Jo Park"}}
+    a = {
+        "narrative": "Ana Silva is a nurse. Ana swims; Silva's friends call her Ana.",
+        "_attrs": {"identity.name": "Ana Silva"},
+    }
+    b = {
+        "narrative": "Jo Park is a nurse. Jo swims; Park's friends call her Jo.",
+        "_attrs": {"identity.name": "Jo Park"},
+    }
     assert dedup_text(a) == dedup_text(b) == "Someone is a nurse. Someone swims; Someone's friends call her Someone."
     raw = embed_texts(embedder, [a["narrative"], b["narrative"]])
     masked = embed_texts(embedder, [dedup_text(a), dedup_text(b)])

@@ -53,7 +53,9 @@ def test_pipeline_end_to_end_with_faults(tmp_path, server, monkeypatch):
 
     # 48 planned rows, 20 per shard: shards by persona index range, deterministic names
     assert [s["path"] for s in manifest["shards"]["personas"]] == [
-        "personas/part-00000.parquet", "personas/part-00001.parquet", "personas/part-00002.parquet"
+        "personas/part-00000.parquet",
+        "personas/part-00001.parquet",
+        "personas/part-00002.parquet",
     ]
     rejected = pq.read_table(out / "rejected").to_pylist()
     by_name = {json.loads(r["record_json"])["attributes"]["identity"]["name"]: r for r in rejected}
@@ -108,7 +110,11 @@ def test_existing_output_is_not_overwritten_without_flag(tmp_path, server):
 
 
 def test_bad_input_fails_before_any_llm_call(tmp_path, server, capsys):
-    bad = write(tmp_path, "bad.yaml", config(tmp_path, server.base_url).read_text().replace("num_personas: 48", "num_personas: -1"))
+    bad = write(
+        tmp_path,
+        "bad.yaml",
+        config(tmp_path, server.base_url).read_text().replace("num_personas: 48", "num_personas: -1"),
+    )
     assert build_dataset.main(["--config", str(bad), "--output", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "$.run.num_personas" in err

@@ -3,7 +3,7 @@ import json
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from pipelines.output.manifest import read_shard_stats
 from pipelines.output.shards import WriteShards
@@ -13,7 +13,7 @@ SCHEMA = pa.schema([("persona_index", pa.int64()), ("reason", pa.string())])
 
 def test_shards_are_sorted_deterministic_and_leave_no_temp_files(tmp_path):
     rows = [{"persona_index": i, "reason": "critic" if i % 3 else "schema"} for i in (7, 3, 12, 0, 5, 11, 4)]
-    with TestPipeline(runner="FnApiRunner") as p:
+    with BeamTestPipeline(runner="FnApiRunner") as p:
         _ = p | beam.Create(rows) | WriteShards(str(tmp_path), "rejected", SCHEMA, 5, "zstd", ("reason",))
     files = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "rejected").iterdir())
     assert files == ["rejected/part-00000.parquet", "rejected/part-00001.parquet", "rejected/part-00002.parquet"]

@@ -80,7 +80,7 @@ def degeneration(text: str, min_words: int, max_words: int) -> ExpertResult:
         findings.append(Finding("degeneration", "too_long", f"{n} words, more than {max_words}"))
     repeated = 0.0
     if n >= 12:
-        grams = Counter(zip(toks, toks[1:], toks[2:]))
+        grams = Counter(zip(toks, toks[1:], toks[2:], strict=False))
         repeated = sum(c - 1 for c in grams.values() if c > 1) / max(1, n - 2)
         if repeated > 0.2:
             findings.append(Finding("degeneration", "repeated_ngrams", f"{repeated:.0%} of 3-grams are repeats"))
@@ -98,7 +98,9 @@ def degeneration(text: str, min_words: int, max_words: int) -> ExpertResult:
             findings.append(Finding("degeneration", "prompt_leftover", f"contains {marker!r}"))
             break
     if text and not text.rstrip().endswith((".", "!", "?", '"', "”")):
-        findings.append(Finding("degeneration", "truncated", "does not end with a complete sentence", severity="warning"))
+        findings.append(
+            Finding("degeneration", "truncated", "does not end with a complete sentence", severity="warning")
+        )
     score = max(0.0, 1.0 - 2.0 * repeated - 0.5 * sum(f.severity == "error" for f in findings))
     return ExpertResult("degeneration", round(score, 4), tuple(findings))
 
@@ -121,7 +123,9 @@ def faithfulness(text: str, attrs: dict[str, Any]) -> ExpertResult:
         stated = int(next(g for g in m.groups() if g))
         if age is not None and stated != int(age):
             findings.append(
-                Finding("faithfulness", "age_contradiction", f"states age {stated}, persona is {age}", "demographics.age")
+                Finding(
+                    "faithfulness", "age_contradiction", f"states age {stated}, persona is {age}", "demographics.age"
+                )
             )
             break
     gender = str(attrs.get("demographics.gender") or "").lower()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
-
-import re
 
 import apache_beam as beam
 import numpy as np
@@ -76,7 +75,7 @@ class _EmbedBatch(beam.DoFn):
         texts = [dedup_text(r, self.text_key) for r in batch]
         vectors = embed_texts(self.model, texts, self.batch_size)
         self.progress.update(len(batch))
-        for record, text, vector in zip(batch, texts, vectors):
+        for record, text, vector in zip(batch, texts, vectors, strict=True):
             yield {**record, "_dedup_text": text, "_embedding": vector}
 
 
@@ -84,7 +83,9 @@ class EmbedRecords(beam.PTransform):
     """Adds `_dedup_text` (name-masked text) and its unit-norm float32 `_embedding` to each
     record; both are working fields, dropped before writing."""
 
-    def __init__(self, model_spec: str, batch_size: int = 64, text_key: str = "narrative", expected_total: int | None = None):
+    def __init__(
+        self, model_spec: str, batch_size: int = 64, text_key: str = "narrative", expected_total: int | None = None
+    ):
         super().__init__()
         self.model_spec = model_spec
         self.batch_size = batch_size

@@ -87,7 +87,8 @@ class _DedupGroup(beam.DoFn):
                 continue
             reason, survivor, sim = dropped[pos]
             kept = records[survivor]
-            message = f"{'identical to' if reason == REASON_DUPLICATE_EXACT else 'cosine similarity %.3f with' % sim} {kept['persona_id']}"
+            relation = "identical to" if reason == REASON_DUPLICATE_EXACT else f"cosine similarity {sim:.3f} with"
+            message = f"{relation} {kept['persona_id']}"
             yield beam.pvalue.TaggedOutput(
                 REJECTED,
                 rejection(record, "deduplicate", reason, message, duplicate_of=kept["persona_id"], similarity=sim),
@@ -108,6 +109,5 @@ class DeduplicateGlobally(beam.PTransform):
             records
             | "KeyAll" >> beam.Map(lambda r: (0, r))
             | "GatherAll" >> beam.GroupByKey()
-            | "Resolve"
-            >> beam.ParDo(_DedupGroup(self.threshold, self.text_key)).with_outputs(REJECTED, main="kept")
+            | "Resolve" >> beam.ParDo(_DedupGroup(self.threshold, self.text_key)).with_outputs(REJECTED, main="kept")
         )

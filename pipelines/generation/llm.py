@@ -224,4 +224,6 @@ class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
         self._prompt_tokens.inc(sum(r.prompt_tokens for r in responses))
         self._completion_tokens.inc(sum(r.completion_tokens for r in responses))
         self._progress.update(len(responses), failed=failed)
-        return [PredictionResult(req, resp, self.settings.served_name) for req, resp in zip(batch, responses)]
+        return [
+            PredictionResult(req, resp, self.settings.served_name) for req, resp in zip(batch, responses, strict=True)
+        ]

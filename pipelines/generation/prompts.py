@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 PRONOUNS = {"female": "she/her", "male": "he/him", "non-binary": "they/them"}
 NOUNS = {"female": "woman", "male": "man"}
 
@@ -33,9 +32,7 @@ def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
         facts.append(("Lives in", f"{place}" + (f" ({setting})" if setting else "")))
     if g("work.employment.occupation"):
         arrangement = g("work.employment.work_arrangement")
-        facts.append(
-            ("Occupation", g("work.employment.occupation") + (f", {arrangement}" if arrangement else ""))
-        )
+        facts.append(("Occupation", g("work.employment.occupation") + (f", {arrangement}" if arrangement else "")))
     if g("education.level"):
         field = g("education.field")
         facts.append(("Education", g("education.level") + (f" in {field}" if field else "")))
@@ -44,7 +41,9 @@ def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
     if kids is not None:
         family.append("no children" if kids == 0 else f"{kids} child" + ("ren" if kids > 1 else ""))
     if g("household.living_with"):
-        family.append(f"lives with {g('household.living_with')}" if g("household.living_with") != "alone" else "lives alone")
+        family.append(
+            f"lives with {g('household.living_with')}" if g("household.living_with") != "alone" else "lives alone"
+        )
     if family:
         facts.append(("Family", ", ".join(family)))
     for label, path in (
@@ -85,9 +84,19 @@ class PromptTemplate:
         example_name = dict(self.example_facts)["Name"]
         return (
             ("system", self.system),
-            ("user", self.render_facts(self.example_facts) + "\n\n" + self.instruction.format(name=example_name, words=self.target_words)),
+            (
+                "user",
+                self.render_facts(self.example_facts)
+                + "\n\n"
+                + self.instruction.format(name=example_name, words=self.target_words),
+            ),
             ("assistant", self.example_answer),
-            ("user", self.render_facts(facts) + "\n\n" + self.instruction.format(name=attrs["identity.name"], words=self.target_words)),
+            (
+                "user",
+                self.render_facts(facts)
+                + "\n\n"
+                + self.instruction.format(name=attrs["identity.name"], words=self.target_words),
+            ),
         )
 
 

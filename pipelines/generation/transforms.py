@@ -9,7 +9,13 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 
 from pipelines.critique.experts import clean_text
-from pipelines.generation.llm import ChatModelHandler, ChatRequest, ChatResponse, LLMSettings, request_seed
+from pipelines.generation.llm import (
+    ChatModelHandler,
+    ChatRequest,
+    ChatResponse,
+    LLMSettings,
+    request_seed,
+)
 from pipelines.generation.prompts import get_template
 from pipelines.records import REASON_LLM_ERROR, rejection
 

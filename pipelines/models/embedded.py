@@ -81,9 +81,7 @@ def prepare(target: Path | None = None) -> Path:
         fresh.load_state_dict(loaded.state_dict())
         fresh.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / _MARKER).write_text(
-            json.dumps({"source": source.name, "model": EMBEDDED_MODEL_NAME}, indent=2)
-        )
+        (tmp / _MARKER).write_text(json.dumps({"source": source.name, "model": EMBEDDED_MODEL_NAME}, indent=2))
         try:
             tmp.rename(target)
         except OSError:

@@ -1,7 +1,7 @@
 """Taxonomy loading, quota planning and deterministic attribute sampling."""
 
-from pipelines.taxonomy.model import Attribute, Case, Taxonomy
 from pipelines.taxonomy.loader import load_taxonomy
+from pipelines.taxonomy.model import Attribute, Case, Taxonomy
 from pipelines.taxonomy.quota import QuotaCell, QuotaPlan, plan_quotas
 from pipelines.taxonomy.sampler import AttributeSampler
 

@@ -109,9 +109,7 @@ def _attribute(spec: dict[str, Any], path: str, file: str, loc: str) -> Attribut
             raise InputError(file, f"{loc}.pick", "pick.min is greater than pick.max")
         smallest = min(len(c.values) for c in cases)
         if pick["max"] > smallest:
-            raise InputError(
-                file, f"{loc}.pick", f"pick.max {pick['max']} exceeds the {smallest} values offered"
-            )
+            raise InputError(file, f"{loc}.pick", f"pick.max {pick['max']} exceeds the {smallest} values offered")
     if kind == "name" and not spec.get("locale_from"):
         raise InputError(file, loc, f"name attribute {path!r} needs `locale_from`")
     return Attribute(
@@ -180,23 +178,21 @@ def _check_references(attrs: dict[str, Attribute], locales: dict[str, str]) -> N
                 target = attrs[dep]
                 if target.type != "categorical":
                     raise InputError(
-                        file, f"{loc}.cases[{ci}].when", f"{dep!r} is {target.type}; only categorical attributes can be conditions"
+                        file,
+                        f"{loc}.cases[{ci}].when",
+                        f"{dep!r} is {target.type}; only categorical attributes can be conditions",
                     )
                 known = target.leaf_values()
                 for value in allowed:
                     if value not in known:
-                        raise InputError(
-                            file, f"{loc}.cases[{ci}].when.{dep}", f"{value!r} is not a value of {dep!r}"
-                        )
+                        raise InputError(file, f"{loc}.cases[{ci}].when.{dep}", f"{value!r} is not a value of {dep!r}")
         for ref in (attr.locale_from, attr.gender_from):
             if ref and ref not in attrs:
                 raise InputError(file, loc, f"unknown attribute {ref!r}")
         if attr.locale_from:
             missing = sorted(attrs[attr.locale_from].leaf_values() - set(locales))
             if missing:
-                raise InputError(
-                    file, "locales", f"no Faker locale for {attr.locale_from} value(s) {missing}"
-                )
+                raise InputError(file, "locales", f"no Faker locale for {attr.locale_from} value(s) {missing}")
 
 
 def load_taxonomy(files: Sequence[str | Path]) -> Taxonomy:

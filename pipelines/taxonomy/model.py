@@ -97,10 +97,7 @@ class Taxonomy:
 
         def build(node: dict[str, Any]) -> pa.StructType:
             return pa.struct(
-                [
-                    pa.field(k, build(v) if isinstance(v, dict) else v, nullable=True)
-                    for k, v in node.items()
-                ]
+                [pa.field(k, build(v) if isinstance(v, dict) else v, nullable=True) for k, v in node.items()]
             )
 
         return build(tree)

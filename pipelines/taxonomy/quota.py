@@ -61,14 +61,14 @@ def _check_stratifiers(taxonomy: Taxonomy, stratify_by: tuple[str, ...], config_
         except KeyError:
             raise InputError(config_file, loc, f"unknown taxonomy attribute {path!r}") from None
         if attr.type != "categorical":
-            raise InputError(config_file, loc, f"{path!r} is {attr.type}; only categorical attributes can be stratified")
+            raise InputError(
+                config_file, loc, f"{path!r} is {attr.type}; only categorical attributes can be stratified"
+            )
         if attr.probability < 1.0:
             raise InputError(config_file, loc, f"{path!r} is optional; stratified attributes must always be present")
         outside = [d for d in attr.depends_on if d not in stratify_by]
         if outside:
-            raise InputError(
-                config_file, loc, f"{path!r} depends on {outside}, which must be stratified too"
-            )
+            raise InputError(config_file, loc, f"{path!r} depends on {outside}, which must be stratified too")
         attrs.append(attr)
     order = {a.path: i for i, a in enumerate(taxonomy.attributes)}
     return sorted(attrs, key=lambda a: order[a.path])
@@ -103,7 +103,7 @@ def plan_quotas(
     for i in by_remainder[: total - sum(counts)]:
         counts[i] += 1
     cells, start = [], 0
-    for (assigned, prob), count in zip(combos, counts):
+    for (assigned, prob), count in zip(combos, counts, strict=True):
         if count == 0:
             continue
         values = tuple((a.path, assigned[a.path]) for a in attrs)

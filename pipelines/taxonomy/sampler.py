@@ -58,11 +58,11 @@ class AttributeSampler:
 
     def _draw(self, attr: Attribute, case: Case, sampled: dict[str, Any], rng: np.random.Generator) -> Any:
         if attr.type == "categorical":
-            values, weights = zip(*case.values)
+            values, weights = zip(*case.values, strict=True)
             p = np.asarray(weights, dtype=float)
             return values[int(rng.choice(len(values), p=p / p.sum()))]
         if attr.type == "multi":
-            values, weights = zip(*case.values)
+            values, weights = zip(*case.values, strict=True)
             p = np.asarray(weights, dtype=float)
             k = int(rng.integers(attr.pick_min, attr.pick_max + 1))
             picked = rng.choice(len(values), size=k, replace=False, p=p / p.sum())

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+import jsonschema
 
 from pipelines.records import REASON_SCHEMA, rejection
-from pipelines.schemas import schema_errors
+from pipelines.schemas import load_schema, schema_errors
 
 REJECTED = "rejected"
 
@@ -19,11 +20,18 @@ def public_view(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class ValidateRecords(beam.DoFn):
+    """The schema is read where the pipeline is built and travels with the DoFn, so workers
+    need no access to the repository's `schemas/` folder."""
+
     def __init__(self, schema_name: str):
-        self.schema_name = schema_name
+        self.schema = load_schema(schema_name)
+        self._validator = None
+
+    def setup(self):
+        self._validator = jsonschema.Draft202012Validator(self.schema)
 
     def process(self, record: dict[str, Any]) -> Iterator[Any]:
-        errors = schema_errors(self.schema_name, public_view(record))
+        errors = schema_errors(self._validator, public_view(record))
         if not errors:
             yield record
             return
