@@ -92,7 +92,16 @@ def test_pipeline_end_to_end_with_faults(tmp_path, server, monkeypatch):
 def test_same_inputs_give_the_same_dataset(tmp_path, server):
     cfg = config(tmp_path, server.base_url, n=24)
     first = build_dataset.run(["--config", str(cfg), "--output", str(tmp_path / "a")])
-    second = build_dataset.run(["--config", str(cfg), "--output", str(tmp_path / "b"), "--direct_num_workers=2"])
+    second = build_dataset.run(
+        [
+            "--config",
+            str(cfg),
+            "--output",
+            str(tmp_path / "b"),
+            "--direct_running_mode=multi_processing",
+            "--direct_num_workers=2",
+        ]
+    )
     a = pq.read_table(tmp_path / "a" / "personas")
     b = pq.read_table(tmp_path / "b" / "personas")
     assert a.equals(b)

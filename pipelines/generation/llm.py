@@ -121,9 +121,16 @@ class _Endpoint:
         if settings.starts_server:
             from pipelines.generation.vllm_server import VLLMServer
 
+            model = settings.model
+            if settings.backend == "embedded":
+                # On a remote worker the launcher's cache is not there: convert the bundled model
+                # here (idempotent, and a no-op where it is ready).
+                from pipelines.models.embedded import prepare
+
+                model = str(prepare())
             v = settings.vllm
             self.server = VLLMServer(
-                settings.model,
+                model,
                 settings.served_name,
                 gpu_memory_utilization=v.get("gpu_memory_utilization", 0.3),
                 max_model_len=v.get("max_model_len", 2048),
