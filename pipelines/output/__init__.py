@@ -1,0 +1,1 @@
+"""Writing: Parquet shards, per-shard statistics and the run manifest."""

