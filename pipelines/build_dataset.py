@@ -132,9 +132,7 @@ def check_endpoint(llm: LLMSettings, source: str) -> None:
     """Fail before the pipeline starts when the endpoint is unreachable or lacks the model."""
     from openai import OpenAI
 
-    client = OpenAI(
-        base_url=llm.base_url, api_key=os.environ.get(llm.api_key_env) or "not-needed", timeout=15, max_retries=1
-    )
+    client = OpenAI(base_url=llm.base_url, api_key=llm.api_key(), timeout=15, max_retries=1)
     try:
         models = [m.id for m in client.models.list()]
     except Exception as exc:  # noqa: BLE001

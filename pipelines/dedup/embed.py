@@ -75,13 +75,13 @@ class _EmbedBatch(beam.DoFn):
         texts = [dedup_text(r, self.text_key) for r in batch]
         vectors = embed_texts(self.model, texts, self.batch_size)
         self.progress.update(len(batch))
-        for record, text, vector in zip(batch, texts, vectors, strict=True):
-            yield {**record, "_dedup_text": text, "_embedding": vector}
+        for record, vector in zip(batch, vectors, strict=True):
+            yield {**record, "_embedding": vector}
 
 
 class EmbedRecords(beam.PTransform):
-    """Adds `_dedup_text` (name-masked text) and its unit-norm float32 `_embedding` to each
-    record; both are working fields, dropped before writing."""
+    """Adds the unit-norm float32 `_embedding` of each record's name-masked text (`dedup_text`);
+    a working field, dropped before writing."""
 
     def __init__(
         self, model_spec: str, batch_size: int = 64, text_key: str = "narrative", expected_total: int | None = None

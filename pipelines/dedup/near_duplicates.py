@@ -16,6 +16,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
+from pipelines.dedup.embed import dedup_text
 from pipelines.records import REASON_DUPLICATE_EXACT, REASON_DUPLICATE_NEAR, rejection
 
 REJECTED = "rejected"
@@ -46,7 +47,7 @@ def find_duplicates(
     dropped: dict[int, tuple[str, int, float]] = {}
     first_by_hash: dict[str, int] = {}
     for i in order:
-        h = normalised_hash(records[i].get("_dedup_text", records[i][text_key]))
+        h = normalised_hash(dedup_text(records[i], text_key))
         if h in first_by_hash:
             dropped[i] = (REASON_DUPLICATE_EXACT, first_by_hash[h], 1.0)
         else:

@@ -74,6 +74,10 @@ class LLMSettings:
             vllm=dict(llm.get("vllm", {})),
         )
 
+    def api_key(self) -> str:
+        """Read at call time from the environment; local servers accept any key."""
+        return os.environ.get(self.api_key_env) or "not-needed"
+
     @property
     def starts_server(self) -> bool:
         return self.backend in ("embedded", "vllm")
@@ -139,10 +143,9 @@ class _Endpoint:
                 startup_timeout_s=v.get("startup_timeout_s", 900),
             ).start()
             base_url = self.server.base_url
-        api_key = os.environ.get(settings.api_key_env) or "not-needed"
         self.client = OpenAI(
             base_url=base_url,
-            api_key=api_key,
+            api_key=settings.api_key(),
             timeout=settings.request_timeout_s,
             max_retries=settings.max_retries,
         )

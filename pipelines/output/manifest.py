@@ -74,7 +74,11 @@ def build_manifest(
     planned = int(run["num_personas"])
     achieved = _sum_counts(stats, "personas", "quota_cell")
     quotas = [
-        {**cell, "achieved": achieved.get(cell["cell_id"], 0), "shortfall": cell["target"] - achieved.get(cell["cell_id"], 0)}
+        {
+            **cell,
+            "achieved": achieved.get(cell["cell_id"], 0),
+            "shortfall": cell["target"] - achieved.get(cell["cell_id"], 0),
+        }
         for cell in plan_cells
     ]
     return {
@@ -102,7 +106,9 @@ def build_manifest(
 
 def write_manifest(output_dir: str, manifest: dict[str, Any]) -> str:
     path = FileSystems.join(output_dir, MANIFEST)
-    write_bytes_atomically(path, (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8"))
+    write_bytes_atomically(
+        path, (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
+    )
     stats_dir = FileSystems.join(output_dir, STATS_DIR)
     if FileSystems.exists(stats_dir):
         FileSystems.delete([stats_dir])
