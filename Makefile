@@ -7,7 +7,7 @@ CONFIG ?= configs/default.yaml
 OUTPUT ?= output/default
 ARGS   ?=
 
-.PHONY: setup build-dataset test test-fast lint clean
+.PHONY: setup build-dataset sample test test-fast bench lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
@@ -19,15 +19,23 @@ setup: $(STAMP)
 build-dataset: setup
 	$(PY) -m pipelines.build_dataset --config $(CONFIG) --output $(OUTPUT) --overwrite $(ARGS)
 
+# Attributes only, no LLM: inspect a population before paying for generation.
+sample: setup
+	$(PY) -m pipelines.sample_attributes --config $(CONFIG) --output output/sample --overwrite $(ARGS)
+
 test: setup
 	$(PY) -m pytest
 
 test-fast: setup
 	$(PY) -m pytest -m "not embedded"
 
+# Benchmarks print numbers and ratios measured side by side in one run; they assert nothing on time.
+bench: setup
+	$(PY) benchmarks/bench_sampling.py $(ARGS)
+
 lint: setup
-	$(PY) -m ruff check pipelines tests
-	$(PY) -m ruff format --check pipelines tests
+	$(PY) -m ruff check pipelines tests benchmarks
+	$(PY) -m ruff format --check pipelines tests benchmarks
 
 clean:
 	rm -rf output .pytest_cache .ruff_cache

@@ -13,14 +13,12 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines import __version__
@@ -32,11 +30,12 @@ from pipelines.errors import InputError
 from pipelines.generation.llm import LLMSettings
 from pipelines.generation.prompts import get_template
 from pipelines.generation.transforms import GenerateNarratives
-from pipelines.output.manifest import MANIFEST, build_manifest, write_manifest
-from pipelines.output.shards import WriteShards
+from pipelines.output.manifest import build_manifest, write_manifest
+from pipelines.output.shards import WriteShards, prepare_output
+from pipelines.progress import configure_logging
 from pipelines.records import REJECTED_SCHEMA, persona_schema
-from pipelines.sampling import SampleAttributes, index_ranges
-from pipelines.taxonomy import AttributeSampler, QuotaPlan, Taxonomy, load_taxonomy, plan_quotas
+from pipelines.sampling import SampleAttributes, index_ranges, population
+from pipelines.taxonomy import AttributeSampler, QuotaPlan, Taxonomy
 from pipelines.validation.transforms import ValidateRecords, public_view
 
 log = logging.getLogger("pipelines.build_dataset")
@@ -105,10 +104,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def prepare_context(args: argparse.Namespace) -> RunContext:
     config = load_config(args.config, config_overrides(args))
-    taxonomy = load_taxonomy(config.taxonomy_files())
-    plan = plan_quotas(
-        taxonomy, int(config["run"]["num_personas"]), tuple(config["quotas"]["stratify_by"]), config.source
-    )
+    pop = population(config)
     try:
         get_template(config["generation"]["prompt_template"])
     except KeyError as exc:
@@ -125,7 +121,7 @@ def prepare_context(args: argparse.Namespace) -> RunContext:
     if llm.backend == "openai":
         check_endpoint(llm, config.source)
     output = args.output or os.path.join("output", config["run"]["name"])
-    return RunContext(config, taxonomy, plan, llm, output)
+    return RunContext(config, pop.taxonomy, pop.plan, llm, output)
 
 
 def check_endpoint(llm: LLMSettings, source: str) -> None:
@@ -143,21 +139,6 @@ def check_endpoint(llm: LLMSettings, source: str) -> None:
         raise InputError(
             source, "$.llm.model", f"model {llm.served_name!r} not served by {llm.base_url}; it serves {models[:10]}"
         )
-
-
-def prepare_output(output: str, overwrite: bool) -> None:
-    if not FileSystems.exists(output):
-        return
-    local = "://" not in output
-    if local and os.path.isdir(output) and not os.listdir(output):
-        return
-    if not overwrite:
-        what = "a finished dataset" if FileSystems.exists(FileSystems.join(output, MANIFEST)) else "files"
-        raise InputError(output, "<folder>", f"output folder already holds {what}; pass --overwrite to replace it")
-    if local:
-        shutil.rmtree(output)
-    else:
-        FileSystems.delete([output])
 
 
 def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
@@ -282,13 +263,6 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         path,
     )
     return manifest
-
-
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
-    logging.getLogger("pipelines").setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:

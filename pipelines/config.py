@@ -20,7 +20,7 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 DEFAULTS: dict[str, Any] = {
     "run": {"name": "run", "seed": 0, "num_personas": 100},
     "taxonomy": {"files": ["taxonomy/base.yaml"]},
-    "quotas": {"stratify_by": []},
+    "quotas": {"stratify_by": [], "shares": {}, "counts": []},
     "llm": {
         "backend": "embedded",
         "model": None,

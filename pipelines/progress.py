@@ -9,6 +9,13 @@ import time
 log = logging.getLogger("pipelines.progress")
 
 
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
+    logging.getLogger("pipelines").setLevel(logging.INFO)
+
+
 class Progress:
     """Counts finished items and logs `stage: done/total (pct), rate, ETA` at most every
     `interval_s` seconds. One per worker process; totals are the whole run's, so with several

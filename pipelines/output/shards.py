@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -21,6 +23,8 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+
+from pipelines.errors import InputError
 
 STATS_DIR = "_stats"
 
@@ -106,3 +110,19 @@ class WriteShards(beam.PTransform):
             | "WriteShard"
             >> beam.ParDo(_WriteShard(self.output_dir, self.dataset, self.schema, self.compression, self.count_keys))
         )
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    """Make sure `output` is absent or empty; with `overwrite`, delete what is there."""
+    if not FileSystems.exists(output):
+        return
+    local = "://" not in output
+    if local and os.path.isdir(output) and not os.listdir(output):
+        return
+    if not overwrite:
+        what = "a finished dataset" if FileSystems.exists(FileSystems.join(output, "manifest.json")) else "files"
+        raise InputError(output, "<folder>", f"output folder already holds {what}; pass --overwrite to replace it")
+    if local:
+        shutil.rmtree(output)
+    else:
+        FileSystems.delete([output])

@@ -15,7 +15,7 @@ import yaml
 
 from pipelines.errors import InputError
 from pipelines.schemas import check_file_against_schema
-from pipelines.taxonomy.model import Attribute, Case, Taxonomy
+from pipelines.taxonomy.model import Attribute, Case, Condition, Constraint, Taxonomy
 
 _NUMERIC = ("integer", "number")
 
@@ -66,9 +66,28 @@ def _weighted(values: list[Any]) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+def _conditions(spec: dict[str, Any] | None) -> tuple[Condition, ...]:
+    out = []
+    for path, test in (spec or {}).items():
+        if isinstance(test, list):
+            out.append(Condition(path, values=tuple(test)))
+            continue
+        out.append(
+            Condition(
+                path,
+                values=tuple(test["in"]) if "in" in test else None,
+                not_values=tuple(test["not_in"]) if "not_in" in test else None,
+                min=test.get("min"),
+                max=test.get("max"),
+                present=test.get("present"),
+            )
+        )
+    return tuple(out)
+
+
 def _case(spec: dict[str, Any]) -> Case:
     return Case(
-        when={k: tuple(v) for k, v in (spec.get("when") or {}).items()},
+        when=_conditions(spec.get("when")),
         values=_weighted(spec.get("values", [])),
         min=spec.get("min"),
         max=spec.get("max"),
@@ -168,24 +187,28 @@ def _toposort(attrs: dict[str, Attribute]) -> list[Attribute]:
     return order
 
 
+def _check_condition(cond: Condition, attrs: dict[str, Attribute], file: str, loc: str) -> None:
+    if cond.path not in attrs:
+        raise InputError(file, loc, f"unknown attribute {cond.path!r}")
+    target = attrs[cond.path]
+    loc = f"{loc}.{cond.path}"
+    listed = (cond.values or ()) + (cond.not_values or ())
+    if listed and target.type not in ("categorical", "multi"):
+        raise InputError(file, loc, f"{cond.path!r} is {target.type}; value lists apply to categorical and multi")
+    if (cond.min is not None or cond.max is not None) and target.type not in _NUMERIC:
+        raise InputError(file, loc, f"{cond.path!r} is {target.type}; min/max apply to integer and number")
+    known = target.leaf_values()
+    for value in listed:
+        if value not in known:
+            raise InputError(file, loc, f"{value!r} is not a value of {cond.path!r}")
+
+
 def _check_references(attrs: dict[str, Attribute], locales: dict[str, str]) -> None:
     for attr in attrs.values():
         file, _, loc = attr.source.partition(": ")
         for ci, case in enumerate(attr.cases):
-            for dep, allowed in case.when.items():
-                if dep not in attrs:
-                    raise InputError(file, f"{loc}.cases[{ci}].when", f"unknown attribute {dep!r}")
-                target = attrs[dep]
-                if target.type != "categorical":
-                    raise InputError(
-                        file,
-                        f"{loc}.cases[{ci}].when",
-                        f"{dep!r} is {target.type}; only categorical attributes can be conditions",
-                    )
-                known = target.leaf_values()
-                for value in allowed:
-                    if value not in known:
-                        raise InputError(file, f"{loc}.cases[{ci}].when.{dep}", f"{value!r} is not a value of {dep!r}")
+            for cond in case.when:
+                _check_condition(cond, attrs, file, f"{loc}.cases[{ci}].when")
         for ref in (attr.locale_from, attr.gender_from):
             if ref and ref not in attrs:
                 raise InputError(file, loc, f"unknown attribute {ref!r}")
@@ -193,6 +216,26 @@ def _check_references(attrs: dict[str, Attribute], locales: dict[str, str]) -> N
             missing = sorted(attrs[attr.locale_from].leaf_values() - set(locales))
             if missing:
                 raise InputError(file, "locales", f"no Faker locale for {attr.locale_from} value(s) {missing}")
+
+
+def _constraints(docs: list[tuple[str, Any]], attrs: dict[str, Attribute]) -> tuple[Constraint, ...]:
+    """Constraints from every file, merged by id (a later file replaces an earlier one)."""
+    by_id: dict[str, Constraint] = {}
+    for file, doc in docs:
+        for i, spec in enumerate(doc.get("constraints") or []):
+            loc = f"constraints[{i}]"
+            rule = Constraint(
+                id=spec["id"],
+                description=spec.get("description", ""),
+                when=_conditions(spec["when"]),
+                require=_conditions(spec["require"]),
+                source=f"{file}: {loc}",
+            )
+            for part in ("when", "require"):
+                for cond in getattr(rule, part):
+                    _check_condition(cond, attrs, file, f"{loc}.{part}")
+            by_id[rule.id] = rule
+    return tuple(by_id.values())
 
 
 def load_taxonomy(files: Sequence[str | Path]) -> Taxonomy:
@@ -204,10 +247,12 @@ def load_taxonomy(files: Sequence[str | Path]) -> Taxonomy:
     names, versions, sources = [], [], []
     origin: dict[str, tuple[str, str]] = {}
     raws = []
+    docs: list[tuple[str, Any]] = []
     for file in files:
         doc = read_yaml(file)
         check_file_against_schema("taxonomy", doc, str(file))
         raws.append(doc)
+        docs.append((str(file), doc))
         _origins(doc["categories"], str(file), origin)
         categories = _merge_categories(categories, doc["categories"])
         locales.update(doc.get("locales", {}))
@@ -225,6 +270,7 @@ def load_taxonomy(files: Sequence[str | Path]) -> Taxonomy:
         names=tuple(names),
         version="+".join(versions),
         attributes=tuple(_toposort(attrs)),
+        constraints=_constraints(docs, attrs),
         locales=locales,
         sources=tuple(sources),
         raw={"files": raws},

@@ -11,11 +11,55 @@ import pyarrow as pa
 
 
 @dataclass(frozen=True)
-class Case:
-    """One branch of a conditional domain. `when` maps attribute paths to allowed values;
-    an empty `when` is the default branch."""
+class Condition:
+    """A test on one attribute. `values`: the value is one of them (for `multi`: contains any);
+    `not_values`: it is none of them; `min`/`max`: a numeric range; `present`: set or absent.
+    All given parts must hold. An absent (optional) attribute fails every test except `not_values`
+    and `present: false`."""
 
-    when: dict[str, tuple[str, ...]]
+    path: str
+    values: tuple[str, ...] | None = None
+    not_values: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    present: bool | None = None
+
+    def holds(self, value: Any) -> bool:
+        absent = value is None or (isinstance(value, list) and not value)
+        if self.present is not None and absent == self.present:
+            return False
+        if absent:
+            return self.values is None and self.min is None and self.max is None
+        items = value if isinstance(value, list) else [value]
+        if self.values is not None and not any(v in self.values for v in items):
+            return False
+        if self.not_values is not None and any(v in self.not_values for v in items):
+            return False
+        if self.min is not None and not value >= self.min:
+            return False
+        return self.max is None or value <= self.max
+
+    def describe(self) -> str:
+        parts = []
+        if self.values is not None:
+            parts.append(f"in {list(self.values)}")
+        if self.not_values is not None:
+            parts.append(f"not in {list(self.not_values)}")
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        if self.present is not None:
+            parts.append("present" if self.present else "absent")
+        return f"{self.path} " + " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One branch of a conditional domain. `when` holds the conditions on other attributes; an
+    empty `when` is the default branch."""
+
+    when: tuple[Condition, ...]
     values: tuple[tuple[str, float], ...] = ()
     min: float | None = None
     max: float | None = None
@@ -23,7 +67,28 @@ class Case:
     sd: float | None = None
 
     def matches(self, sampled: dict[str, Any]) -> bool:
-        return all(sampled.get(path) in allowed for path, allowed in self.when.items())
+        return all(c.holds(sampled.get(c.path)) for c in self.when)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A hard rule between attributes: whenever every `when` condition holds, every `require`
+    condition must hold too. The sampler redraws a persona until all constraints hold."""
+
+    id: str
+    description: str
+    when: tuple[Condition, ...]
+    require: tuple[Condition, ...]
+    source: str = ""
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.path for c in (*self.when, *self.require)))
+
+    def holds(self, sampled: dict[str, Any]) -> bool:
+        if not all(c.holds(sampled.get(c.path)) for c in self.when):
+            return True
+        return all(c.holds(sampled.get(c.path)) for c in self.require)
 
 
 @dataclass(frozen=True)
@@ -44,7 +109,7 @@ class Attribute:
     def depends_on(self) -> tuple[str, ...]:
         deps: list[str] = []
         for case in self.cases:
-            deps.extend(case.when)
+            deps.extend(c.path for c in case.when)
         deps.extend(p for p in (self.locale_from, self.gender_from) if p)
         return tuple(dict.fromkeys(deps))
 
@@ -58,7 +123,11 @@ class Attribute:
         }[self.type]
 
     def leaf_values(self) -> set[str]:
-        return {v for case in self.cases for v, _ in case.values}
+        return set(self.domain())
+
+    def domain(self) -> tuple[str, ...]:
+        """Every value any case offers, in order of first appearance (categorical and multi)."""
+        return tuple(dict.fromkeys(v for case in self.cases for v, _ in case.values))
 
 
 @dataclass(frozen=True)
@@ -66,6 +135,7 @@ class Taxonomy:
     names: tuple[str, ...]  # composed file names, in order
     version: str
     attributes: tuple[Attribute, ...]  # topologically ordered: dependencies first
+    constraints: tuple[Constraint, ...] = ()
     locales: dict[str, str] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
