@@ -23,13 +23,12 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines import __version__
 from pipelines.config import RunConfig, load_config
-from pipelines.critique.transforms import CritiqueCandidates
 from pipelines.dedup.embed import EmbedRecords, resolve_embedding_model
 from pipelines.dedup.near_duplicates import DeduplicateGlobally
 from pipelines.errors import InputError
 from pipelines.generation.llm import LLMSettings
 from pipelines.generation.prompts import get_template
-from pipelines.generation.transforms import GenerateNarratives
+from pipelines.generation.transforms import GeneratorCritic
 from pipelines.output.manifest import build_manifest, write_manifest
 from pipelines.output.shards import WriteShards, prepare_output
 from pipelines.progress import configure_logging
@@ -154,13 +153,8 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
         | "SampleAttributes" >> beam.ParDo(SampleAttributes(sampler))
         | "AttachProvenance" >> beam.Map(lambda r, prov: {**r, "provenance": prov}, provenance)
     )
-    generated = specs | "Generate" >> GenerateNarratives(
-        ctx.llm, cfg["generation"]["prompt_template"], ctx.seed, expected_total=n
-    )
-    critiqued = generated.candidates | "Critique" >> beam.ParDo(CritiqueCandidates(cfg["critic"])).with_outputs(
-        "rejected", main="accepted"
-    )
-    validated = critiqued.accepted | "Validate" >> beam.ParDo(ValidateRecords("persona")).with_outputs(
+    generated = specs | "GeneratorCritic" >> GeneratorCritic(ctx.llm, cfg["generation"], cfg["critic"], ctx.seed, n)
+    validated = generated[0] | "Validate" >> beam.ParDo(ValidateRecords("persona")).with_outputs(
         "rejected", main="valid"
     )
     dedup_cfg = cfg["dedup"]
@@ -184,7 +178,7 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
         )
     )
     (
-        (generated.rejected, critiqued.rejected, validated.rejected, deduped.rejected)
+        (generated[1], validated.rejected, deduped.rejected)
         | "AllRejected" >> beam.Flatten()
         | "WriteRejected"
         >> WriteShards(

@@ -43,8 +43,20 @@ DEFAULTS: dict[str, Any] = {
             "extra_args": [],
         },
     },
-    "generation": {"prompt_template": "persona_narrative_v1"},
-    "critic": {"min_words": 35, "max_words": 260, "threshold": 0.6},
+    "generation": {
+        "prompt_template": "persona_narrative_v1",
+        "target_words": 90,
+        "candidates": 2,
+        "max_revisions": 1,
+        "exemplars": {"iterations": 1, "pilot_fraction": 0.1, "count": 3},
+    },
+    "critic": {
+        "min_words": 35,
+        "max_words": 260,
+        "threshold": 0.6,
+        "weights": {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1},
+        "novelty_threshold": 0.8,
+    },
     "dedup": {"embedding_model": "bundled:all-MiniLM-L6-v2", "threshold": 0.9, "batch_size": 64},
     "output": {"rows_per_shard": 100000, "compression": "zstd"},
 }

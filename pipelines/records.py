@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from pipelines.taxonomy.model import Taxonomy
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: generation.llm_calls, candidates, iteration, exemplar_ids
 
 # Rejection reason codes, one per stage that can drop a record.
 REASON_LLM_ERROR = "llm_error"
@@ -54,6 +54,10 @@ GENERATION = pa.struct(
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
         ("revision_count", pa.int32()),
+        ("llm_calls", pa.int32()),
+        ("candidates", pa.int32()),
+        ("iteration", pa.int32()),
+        ("exemplar_ids", pa.list_(pa.string())),
     ]
 )
 PROVENANCE = pa.struct(

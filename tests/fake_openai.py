@@ -7,6 +7,10 @@ persona-faithful prose. `fault_for(facts)` picks a fault per request (None for a
     "rate429"   -> HTTP 429 with Retry-After on the first call, then a normal answer
     "empty"     -> an empty answer
     "clone"     -> the same text, but for the name, for every persona given this fault
+    "wrong_then_fixed" -> every first-round candidate states a wrong age; a revision is correct
+    "always_wrong"     -> every candidate of every round states a wrong age
+    "second_best"      -> candidate 0 states a wrong age, candidate 1 is correct
+Requests with `n` get n choices; candidate i > 0 adds a sentence of its own so siblings differ.
 `faulted` records, per persona name, the fault it was given.
 """
 
@@ -28,9 +32,31 @@ CLONE_TEXT = (
 )
 
 
+EXTRA = (
+    "",
+    " Neighbours know the sound of the old kettle that announces every morning.",
+    " A drawer at home is full of letters that were never sent.",
+    " Weekends tend to start late and end with a long phone call.",
+)
+
+
 def facts_of(messages: list[dict[str, str]]) -> dict[str, str]:
-    user = [m["content"] for m in messages if m["role"] == "user"][-1]
-    return dict(re.findall(r"^- ([^:]+): (.*)$", user, re.MULTILINE))
+    """The facts of the persona being written: the last user message that lists facts (a revision
+    request comes after it)."""
+    for m in reversed(messages):
+        if m["role"] == "user":
+            found = dict(re.findall(r"^- ([^:]+): (.*)$", m["content"], re.MULTILINE))
+            if "Name" in found:
+                return found
+    return {}
+
+
+def is_revision(messages: list[dict[str, str]]) -> bool:
+    return messages[-1]["role"] == "user" and "Fix these problems" in messages[-1]["content"]
+
+
+def wrong_age(facts: dict[str, str]) -> dict[str, str]:
+    return {**facts, "Age": str(int(facts["Age"]) + 10)}
 
 
 def narrative(facts: dict[str, str]) -> str:
@@ -85,8 +111,23 @@ class FakeOpenAI:
             return 500, {"error": {"message": "server error (injected)"}}, {}
         if fault == "rate429" and attempt == 1:
             return 429, {"error": {"message": "slow down (injected)"}}, {"Retry-After": "0"}
-        text = "" if fault == "empty" else CLONE_TEXT.format(name=name) if fault == "clone" else narrative(facts)
-        completion_tokens = len(text.split())
+        revision = is_revision(body["messages"])
+        texts = []
+        for i in range(int(body.get("n") or 1)):
+            if fault == "empty":
+                text = ""
+            elif fault == "clone":
+                text = CLONE_TEXT.format(name=name)
+            elif (
+                fault == "always_wrong"
+                or (fault == "wrong_then_fixed" and not revision)
+                or (fault == "second_best" and i == 0)
+            ):
+                text = narrative(wrong_age(facts))
+            else:
+                text = narrative(facts)
+            texts.append(text + (EXTRA[i % len(EXTRA)] if text and fault != "clone" else ""))
+        completion_tokens = sum(len(t.split()) for t in texts)
         return (
             200,
             {
@@ -94,7 +135,10 @@ class FakeOpenAI:
                 "object": "chat.completion",
                 "created": 0,
                 "model": body.get("model", self.model),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "choices": [
+                    {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+                    for i, t in enumerate(texts)
+                ],
                 "usage": {
                     "prompt_tokens": 100,
                     "completion_tokens": completion_tokens,

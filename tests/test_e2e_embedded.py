@@ -19,7 +19,9 @@ def test_default_config_on_the_embedded_model(tmp_path):
     check_dataset(out, taxonomy, planned=16, seed=5)
     assert manifest["llm"]["backend"] == "embedded"
     assert manifest["llm"]["llm.generate_requests"] == 16
-    assert manifest["llm"]["llm.completion_tokens"] > 16 * 20  # the model really wrote text
+    assert manifest["llm"]["llm.generate_completion_tokens"] > 16 * 2 * 20  # k=2 candidates really written
+    iters = manifest["generation"]["iterations"]
+    assert sum(i["personas"] for i in iters) == 16 and iters[0]["candidates"] >= 2 * iters[0]["personas"] - 2
     personas = pq.read_table(out / "personas").to_pylist()
     assert personas, "the critic rejected every narrative of the real model"
     for row in personas:
@@ -28,3 +30,4 @@ def test_default_config_on_the_embedded_model(tmp_path):
         assert len(row["narrative"].split()) >= 35
         assert row["generation"]["model"] == "SmolLM2-135M-Instruct"
         assert row["critic"]["passed"]
+        assert row["generation"]["candidates"] >= 1 and row["generation"]["llm_calls"] >= 1

@@ -14,7 +14,17 @@ from tests.dataset_checks import check_dataset
 from tests.fake_openai import FakeOpenAI
 
 SECRET = "sk-test-secret-do-not-leak-1234"
-FAULTS = {0: "error400", 1: "flaky500", 2: "rate429", 3: "empty", 4: "clone", 5: "clone"}
+FAULTS = {
+    0: "error400",
+    1: "flaky500",
+    2: "rate429",
+    3: "empty",
+    4: "clone",
+    5: "clone",
+    6: "wrong_then_fixed",
+    7: "always_wrong",
+    8: "second_best",
+}
 
 
 def fault_for(facts):
@@ -62,12 +72,31 @@ def test_pipeline_end_to_end_with_faults(tmp_path, server, monkeypatch):
     accepted = pq.read_table(out / "personas").to_pylist()
     accepted_names = {r["attributes"]["identity"]["name"] for r in accepted}
     assert server.faulted, "the fault rule should hit some of 48 personas"
+    by_accepted = {r["attributes"]["identity"]["name"]: r for r in accepted}
+    seen = set(server.faulted.values())
+    assert {"wrong_then_fixed", "always_wrong", "second_best"} <= seen
     for name, fault in server.faulted.items():
         if fault in ("error400", "empty"):
             assert by_name[name]["reason"] == "llm_error" and by_name[name]["stage"] == "generate"
         elif fault in ("flaky500", "rate429"):
             assert name in accepted_names  # retried, then answered
             assert server.calls[name] == 2
+        elif fault == "wrong_then_fixed":  # every first candidate contradicts the age; the revision fixes it
+            gen = by_accepted[name]["generation"]
+            assert gen["revision_count"] == 1 and gen["llm_calls"] == 2 and server.calls[name] == 2
+            assert (
+                f"{by_accepted[name]['attributes']['demographics']['age']}-year-old" in by_accepted[name]["narrative"]
+            )
+        elif fault == "always_wrong":  # rejected after R=1 revision, with the finding that sank it
+            assert by_name[name]["reason"] == "critic" and by_name[name]["stage"] == "critique"
+            assert "after 1 revision" in by_name[name]["message"] and "age_contradiction" in by_name[name]["message"]
+            record = json.loads(by_name[name]["record_json"])
+            assert record["generation"]["llm_calls"] == 2 and len(record["critic_history"]) == 2
+        elif fault == "second_best":  # candidate 0 is wrong, candidate 1 wins without a revision
+            row = by_accepted[name]
+            assert row["generation"]["revision_count"] == 0 and row["generation"]["candidates"] == 2
+            assert f"{row['attributes']['demographics']['age']}-year-old" in row["narrative"]
+            assert {f["code"] for f in row["critic"]["findings"]}.isdisjoint({"age_contradiction"})
     clones = [n for n, f in server.faulted.items() if f == "clone"]
     survivors = [n for n in clones if n in accepted_names]
     assert len(survivors) == 1
@@ -78,6 +107,19 @@ def test_pipeline_end_to_end_with_faults(tmp_path, server, monkeypatch):
             assert by_name[name]["duplicate_of"] in {r["persona_id"] for r in accepted}
     assert manifest["counts"]["rejected_by_reason"].get("llm_error", 0) >= 1
     assert manifest["llm"]["llm.generate_requests"] == 48
+    revised = sum(1 for f in server.faulted.values() if f in ("wrong_then_fixed", "always_wrong"))
+    assert manifest["llm"]["llm.revise_requests"] >= revised
+    assert all(r.get("n") == 2 for r in server.requests)  # k candidates in one call
+    iters = manifest["generation"]["iterations"]
+    assert [i["iteration"] for i in iters] == [0, 1] and sum(i["personas"] for i in iters) == 48
+    assert manifest["generation"]["findings_by_code"]["age_contradiction"] >= 1
+    # The pilot iteration's best narratives became the main iteration's few-shot exemplars.
+    pilot = [r for r in accepted if r["generation"]["iteration"] == 0]
+    main = [r for r in accepted if r["generation"]["iteration"] == 1]
+    assert pilot and main and all(r["generation"]["exemplar_ids"] == [] for r in pilot)
+    exemplar_ids = main[0]["generation"]["exemplar_ids"]
+    assert exemplar_ids and set(exemplar_ids) <= {r["persona_id"] for r in pilot}
+    assert all(r["generation"]["exemplar_ids"] == exemplar_ids for r in main)
     assert manifest["llm"]["model"] == "fake-model"
     row = accepted[0]
     assert row["generation"]["prompt_template_id"] == "persona_narrative_v1"

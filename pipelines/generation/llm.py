@@ -98,15 +98,23 @@ class ChatRequest:
     seed: int
     prefill: str = ""  # the answer starts with this; the model continues it
     payload: Any = None  # carried through untouched (the persona being written)
+    n: int = 1  # candidates sampled for this prompt in one call (OpenAI/vLLM `n`)
 
 
 @dataclass(frozen=True)
 class ChatResponse:
-    text: str | None
-    finish_reason: str | None
+    choices: tuple[tuple[str, str | None], ...]  # (text, finish_reason) per candidate
     prompt_tokens: int
     completion_tokens: int
     error: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        return self.choices[0][0] if self.choices else None
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0][1] if self.choices else None
 
 
 def request_seed(*parts: Any) -> int:
@@ -123,7 +131,7 @@ class _Endpoint:
         self.server = None
         base_url = settings.base_url
         if settings.starts_server:
-            from pipelines.generation.vllm_server import VLLMServer
+            from pipelines.generation.vllm_server import shared_server
 
             model = settings.model
             if settings.backend == "embedded":
@@ -133,7 +141,8 @@ class _Endpoint:
 
                 model = str(prepare())
             v = settings.vllm
-            self.server = VLLMServer(
+            # One server per worker process, shared by every stage (generate, revise, ...).
+            self.server = shared_server(
                 model,
                 settings.served_name,
                 gpu_memory_utilization=v.get("gpu_memory_utilization", 0.3),
@@ -141,7 +150,7 @@ class _Endpoint:
                 enforce_eager=v.get("enforce_eager", True),
                 extra_args=v.get("extra_args", []),
                 startup_timeout_s=v.get("startup_timeout_s", 900),
-            ).start()
+            )
             base_url = self.server.base_url
         self.client = OpenAI(
             base_url=base_url,
@@ -161,8 +170,8 @@ class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
         self._progress = Progress(f"LLM {stage}", expected_total)
         self._requests = Metrics.counter("llm", f"{stage}_requests")
         self._errors = Metrics.counter("llm", f"{stage}_errors")
-        self._prompt_tokens = Metrics.counter("llm", "prompt_tokens")
-        self._completion_tokens = Metrics.counter("llm", "completion_tokens")
+        self._prompt_tokens = Metrics.counter("llm", f"{stage}_prompt_tokens")
+        self._completion_tokens = Metrics.counter("llm", f"{stage}_completion_tokens")
 
     def load_model(self) -> _Endpoint:
         return _Endpoint(self.settings)
@@ -190,6 +199,8 @@ class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
             "temperature": s.temperature,
             "top_p": s.top_p,
         }
+        if req.n > 1:
+            kwargs["n"] = req.n
         if s.send_seed:
             kwargs["seed"] = req.seed
         extra: dict[str, Any] = {}
@@ -204,17 +215,18 @@ class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
         try:
             out = endpoint.client.chat.completions.create(**kwargs)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reasoned rejection
-            return ChatResponse(None, None, 0, 0, error=f"{type(exc).__name__}: {exc}"[:500])
+            return ChatResponse((), 0, 0, error=f"{type(exc).__name__}: {exc}"[:500])
         if not out.choices:
-            return ChatResponse(None, None, 0, 0, error="malformed response: no choices")
-        choice = out.choices[0]
+            return ChatResponse((), 0, 0, error="malformed response: no choices")
+        choices = []
+        for choice in sorted(out.choices, key=lambda c: c.index or 0):
+            content = (choice.message.content if choice.message else None) or ""
+            if req.prefill and not content.startswith(req.prefill):
+                content = req.prefill + ("" if content[:1] in (" ", ",", ".", "") else " ") + content
+            choices.append((content, choice.finish_reason))
         usage = out.usage
-        content = choice.message.content or ""
-        if req.prefill and not content.startswith(req.prefill):
-            content = req.prefill + ("" if content[:1] in (" ", ",", ".", "") else " ") + content
         return ChatResponse(
-            text=content,
-            finish_reason=choice.finish_reason,
+            choices=tuple(choices),
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
         )

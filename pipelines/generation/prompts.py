@@ -79,25 +79,45 @@ class PromptTemplate:
     def render_facts(self, facts: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
         return "Facts:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)
 
-    def messages(self, attrs: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-        facts = persona_facts(attrs)
-        example_name = dict(self.example_facts)["Name"]
-        return (
-            ("system", self.system),
-            (
-                "user",
-                self.render_facts(self.example_facts)
-                + "\n\n"
-                + self.instruction.format(name=example_name, words=self.target_words),
-            ),
-            ("assistant", self.example_answer),
-            (
-                "user",
-                self.render_facts(facts)
-                + "\n\n"
-                + self.instruction.format(name=attrs["identity.name"], words=self.target_words),
-            ),
+    def shots(self, exemplars: list[dict[str, Any]] | None) -> list[tuple[tuple[tuple[str, str], ...], str]]:
+        """Few-shot examples as (facts, answer): bootstrapped exemplars from an earlier iteration
+        when there are any, else the template's own hand-written example."""
+        if exemplars:
+            return [(tuple(persona_facts(e["_attrs"])), e["narrative"]) for e in exemplars]
+        return [(self.example_facts, self.example_answer)]
+
+    def messages(
+        self,
+        attrs: dict[str, Any],
+        exemplars: list[dict[str, Any]] | None = None,
+        target_words: int | None = None,
+        revision: tuple[str, list[str]] | None = None,
+    ) -> tuple[tuple[str, str], ...]:
+        """The chat: system, few-shot pairs, the persona's facts. With `revision` = (draft,
+        instructions), the draft is shown as the model's answer and followed by the critic's
+        findings as concrete corrections to make."""
+        words = target_words or self.target_words
+        out: list[tuple[str, str]] = [("system", self.system)]
+        for facts, answer in self.shots(exemplars):
+            name = dict(facts)["Name"]
+            out.append(("user", self.render_facts(facts) + "\n\n" + self.instruction.format(name=name, words=words)))
+            out.append(("assistant", answer))
+        name = attrs["identity.name"]
+        out.append(
+            ("user", self.render_facts(persona_facts(attrs)) + "\n\n" + self.instruction.format(name=name, words=words))
         )
+        if revision:
+            draft, instructions = revision
+            out.append(("assistant", draft))
+            out.append(
+                (
+                    "user",
+                    f"Rewrite the paragraph about {name}. Fix these problems:\n"
+                    + "\n".join(f"- {i}" for i in instructions)
+                    + "\nKeep every fact above and write the whole paragraph again.",
+                )
+            )
+        return tuple(out)
 
 
 TEMPLATES: dict[str, PromptTemplate] = {

@@ -1,4 +1,17 @@
-"""Generate: persona specs -> candidate narratives, through Beam RunInference."""
+"""The Generator-Critic stage: persona specs -> accepted narratives and reasoned rejections.
+
+For each persona the generator asks for `k` candidates in one call (OpenAI/vLLM `n`, so the engine
+batches them). The critic scores every candidate (siblings and exemplars feed its novelty expert)
+and the best passing one is kept. If none passes, the best one goes back to the generator with the
+critic's findings as concrete instructions, up to `max_revisions` rounds; after that the persona
+is rejected with every finding recorded.
+
+Bootstrapped exemplars: with `exemplars.iterations` = I > 0, the personas are split into I pilot
+iterations (every `1/pilot_fraction`-th index, so each pilot spans all quota cells) and a final
+iteration with the rest. The best accepted narratives of an iteration, from different quota cells,
+become the few-shot examples of the next. Rounds and iterations are unrolled in the Beam graph;
+the exemplars travel as side inputs, so the graph stays a plain batch pipeline on any runner.
+"""
 
 from __future__ import annotations
 
@@ -6,84 +19,245 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 
 from pipelines.critique.experts import clean_text
-from pipelines.generation.llm import (
-    ChatModelHandler,
-    ChatRequest,
-    ChatResponse,
-    LLMSettings,
-    request_seed,
-)
+from pipelines.critique.select import best_candidate, critique_candidates, revision_instructions
+from pipelines.generation.llm import ChatModelHandler, ChatRequest, ChatResponse, LLMSettings, request_seed
 from pipelines.generation.prompts import get_template
-from pipelines.records import REASON_LLM_ERROR, rejection
+from pipelines.records import REASON_CRITIC, REASON_LLM_ERROR, rejection
 
 REJECTED = "rejected"
+REVISE = "revise"
+
+
+def iteration_of(index: int, iterations: int, pilot_fraction: float) -> int:
+    """Which bootstrap iteration persona `index` belongs to: pilots take every stride-th index."""
+    if iterations <= 0:
+        return 0
+    stride = max(iterations + 1, round(1.0 / pilot_fraction))
+    return index % stride if index % stride < iterations else iterations
 
 
 def build_request(
-    spec: dict[str, Any], template_id: str, seed: int, use_prefill: bool, candidate: int = 0
+    spec: dict[str, Any],
+    gen: dict[str, Any],
+    seed: int,
+    use_prefill: bool,
+    exemplars: list[dict[str, Any]] | None = None,
 ) -> ChatRequest:
-    template = get_template(template_id)
+    """The request for a persona's next round: a first draft, or a revision of its best candidate."""
+    template = get_template(gen["prompt_template"])
+    attrs = spec["_attrs"]
+    state = spec.get("_gen") or {}
+    round_ = int(state.get("round", 0))
+    revision = (state["draft"], state["instructions"]) if round_ > 0 else None
     return ChatRequest(
-        request_id=f"{spec['persona_id']}/c{candidate}",
-        messages=template.messages(spec["_attrs"]),
-        seed=request_seed(seed, spec["persona_index"], candidate, template_id),
-        prefill=template.render_prefill(spec["_attrs"]) if use_prefill else "",
+        request_id=f"{spec['persona_id']}/r{round_}",
+        messages=template.messages(attrs, exemplars, int(gen["target_words"]), revision),
+        seed=request_seed(seed, spec["persona_index"], round_, template.template_id),
+        prefill=template.render_prefill(attrs) if use_prefill else "",
         payload=spec,
+        n=int(gen["candidates"]),
     )
 
 
-class ParseResponses(beam.DoFn):
-    """PredictionResult -> candidate record, or a rejection with the LLM error."""
+class CritiqueRound(beam.DoFn):
+    """PredictionResult -> accepted record | revision request | rejection."""
 
-    def __init__(self, model_name: str, template_id: str):
+    def __init__(self, model_name: str, gen: dict[str, Any], critic: dict[str, Any], iteration: int, final: bool):
         self.model_name = model_name
-        self.template_id = template_id
+        self.gen = dict(gen)
+        self.critic = dict(critic)
+        self.iteration = iteration
+        self.final = final
+        ns = "generator"
+        self._personas = Metrics.counter(ns, f"iter{iteration}_personas")
+        self._candidates = Metrics.counter(ns, f"iter{iteration}_candidates")
+        self._candidates_passed = Metrics.counter(ns, f"iter{iteration}_candidates_passed")
+        self._score_milli = Metrics.counter(ns, f"iter{iteration}_candidate_score_milli")
+        self._rejected = Metrics.counter(ns, f"iter{iteration}_rejected")
 
-    def process(self, result: PredictionResult) -> Iterator[Any]:
+    def process(self, result: PredictionResult, exemplars: list[dict[str, Any]] | None = None) -> Iterator[Any]:
         request: ChatRequest = result.example
         response: ChatResponse = result.inference
         spec = dict(request.payload)
-        spec["generation"] = {
-            "model": self.model_name,
-            "prompt_template_id": self.template_id,
-            "finish_reason": response.finish_reason,
-            "prompt_tokens": response.prompt_tokens,
-            "completion_tokens": response.completion_tokens,
-            "revision_count": 0,
-        }
+        state = dict(spec.get("_gen") or {"round": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0})
+        round_ = int(state["round"])
+        if round_ == 0:
+            self._personas.inc()
+        state["calls"] = state.get("calls", 0) + 1
+        state["prompt_tokens"] = state.get("prompt_tokens", 0) + response.prompt_tokens
+        state["completion_tokens"] = state.get("completion_tokens", 0) + response.completion_tokens
+        spec["generation"] = self._generation(response.finish_reason, state, exemplars)
         if response.error:
+            self._rejected.inc()
             yield beam.pvalue.TaggedOutput(REJECTED, rejection(spec, "generate", REASON_LLM_ERROR, response.error))
             return
-        text = clean_text(response.text or "", response.finish_reason)
-        if not text:
-            message = f"empty answer (finish_reason={response.finish_reason}, {response.completion_tokens} tokens)"
+        texts = [clean_text(text or "", reason) for text, reason in response.choices]
+        kept = [(t, reason) for t, (_, reason) in zip(texts, response.choices, strict=True) if t]
+        if not kept:
+            self._rejected.inc()
+            reasons = sorted({str(r) for _, r in response.choices})
+            message = f"empty answer (finish_reason={','.join(reasons)}, {response.completion_tokens} tokens)"
             yield beam.pvalue.TaggedOutput(REJECTED, rejection(spec, "generate", REASON_LLM_ERROR, message))
             return
-        spec["narrative"] = text
-        yield spec
+        verdicts = critique_candidates([t for t, _ in kept], spec["_attrs"], self.critic, exemplars or ())
+        if round_ == 0:
+            self._candidates.inc(len(verdicts))
+            self._candidates_passed.inc(sum(v.passed for v in verdicts))
+            self._score_milli.inc(int(round(1000 * sum(v.score for v in verdicts))))
+        for v in verdicts:
+            for f in v.findings:
+                Metrics.counter("critic", f"{f.code}").inc()
+        best = best_candidate(verdicts)
+        verdict = verdicts[best]
+        text, finish_reason = kept[best]
+        spec["generation"] = self._generation(finish_reason, state, exemplars, candidates=len(kept))
+        spec["critic"] = verdict.as_record()
+        if verdict.passed:
+            Metrics.counter("generator", f"iter{self.iteration}_accepted_round{round_}").inc()
+            spec["narrative"] = text
+            spec.pop("_gen", None)
+            yield spec
+            return
+        history = [*state.get("history", []), verdict.as_record()]
+        if self.final:
+            self._rejected.inc()
+            errors = [f for f in verdict.findings if f.severity == "error"]
+            detail = "; ".join(f"{f.expert}/{f.code}: {f.message}" for f in errors) or (
+                f"score {verdict.score:.2f} below threshold {self.critic['threshold']}"
+            )
+            spec["narrative"] = text
+            spec["critic_history"] = history
+            spec.pop("_gen", None)
+            message = f"no candidate passed after {round_} revision(s); best: {detail}"
+            yield beam.pvalue.TaggedOutput(REJECTED, rejection(spec, "critique", REASON_CRITIC, message))
+            return
+        state.update(
+            round=round_ + 1,
+            draft=text,
+            instructions=revision_instructions(verdict, spec["_attrs"], self.critic),
+            history=history,
+        )
+        spec["_gen"] = state
+        yield beam.pvalue.TaggedOutput(REVISE, spec)
+
+    def _generation(
+        self, finish_reason: str | None, state: dict[str, Any], exemplars: list[dict[str, Any]] | None, candidates=0
+    ) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "prompt_template_id": self.gen["prompt_template"],
+            "finish_reason": finish_reason,
+            "prompt_tokens": int(state["prompt_tokens"]),
+            "completion_tokens": int(state["completion_tokens"]),
+            "revision_count": int(state["round"]),
+            "llm_calls": int(state["calls"]),
+            "candidates": int(candidates),
+            "iteration": self.iteration,
+            "exemplar_ids": [e["persona_id"] for e in exemplars or ()],
+        }
 
 
-class GenerateNarratives(beam.PTransform):
-    """specs -> (candidates, rejected). One request per persona."""
+def _exemplar_key(record: dict[str, Any]) -> tuple[float, int]:
+    return (float(record["critic"]["score"]), -int(record["persona_index"]))
 
-    def __init__(self, settings: LLMSettings, template_id: str, seed: int, expected_total: int | None = None):
+
+def pick_exemplars(best_per_cell: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The `count` highest-scoring accepted narratives, at most one per quota cell (ties: lower index)."""
+    chosen = sorted(best_per_cell, key=_exemplar_key, reverse=True)[:count]
+    return [
+        {
+            "persona_id": r["persona_id"],
+            "_attrs": r["_attrs"],
+            "narrative": r["narrative"],
+            "score": r["critic"]["score"],
+        }
+        for r in chosen
+    ]
+
+
+class SelectExemplars(beam.PTransform):
+    """accepted records -> a singleton list of few-shot exemplars, spread over quota cells."""
+
+    def __init__(self, count: int):
+        super().__init__()
+        self.count = count
+
+    def expand(self, accepted):
+        return (
+            accepted
+            | "ByCell" >> beam.Map(lambda r: (r["quota_cell"], r))
+            | "BestPerCell" >> beam.CombinePerKey(lambda rs: max(rs, key=_exemplar_key, default=None))
+            | "Records" >> beam.Values()
+            | "All" >> beam.combiners.ToList()
+            | "Pick" >> beam.Map(pick_exemplars, self.count)
+        )
+
+
+class GeneratorCritic(beam.PTransform):
+    """specs -> (accepted, rejected), through candidates, critique, revision and bootstrapped exemplars."""
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        gen: dict[str, Any],
+        critic: dict[str, Any],
+        seed: int,
+        expected_total: int | None = None,
+    ):
         super().__init__()
         self.settings = settings
-        self.template_id = template_id
+        self.gen = dict(gen)
+        self.critic = dict(critic)
         self.seed = seed
         self.expected_total = expected_total
 
     def expand(self, specs):
-        handler = ChatModelHandler(self.settings, stage="generate", expected_total=self.expected_total)
+        ex = self.gen["exemplars"]
+        iterations, fraction = int(ex["iterations"]), float(ex["pilot_fraction"])
+        parts = specs | "SplitIterations" >> beam.Partition(
+            lambda spec, n: iteration_of(int(spec["persona_index"]), iterations, fraction), iterations + 1
+        )
+        accepted, rejected = [], []
+        exemplars = None
+        for t, part in enumerate(parts):
+            acc, rej = self._iteration(part, t, exemplars)
+            accepted.append(acc)
+            rejected.append(rej)
+            if t < iterations:
+                exemplars = acc | f"Exemplars{t}" >> SelectExemplars(int(ex["count"]))
         return (
-            specs
-            | "BuildPrompts" >> beam.Map(build_request, self.template_id, self.seed, self.settings.prefill)
-            | "RunInference" >> RunInference(handler)
-            | "ParseResponses"
-            >> beam.ParDo(ParseResponses(self.settings.served_name, self.template_id)).with_outputs(
-                REJECTED, main="candidates"
+            accepted | "AllAccepted" >> beam.Flatten(),
+            rejected | "AllRejected" >> beam.Flatten(),
+        )
+
+    def _iteration(self, specs, t: int, exemplars):
+        side = [beam.pvalue.AsSingleton(exemplars)] if exemplars is not None else []
+        rounds = int(self.gen["max_revisions"]) + 1
+        pending = specs
+        accepted, rejected = [], []
+        for r in range(rounds):
+            stage = "generate" if r == 0 else "revise"
+            handler = ChatModelHandler(
+                self.settings, stage=stage, expected_total=self.expected_total if r == 0 else None
             )
+            label = f"Iter{t}Round{r}"
+            out = (
+                pending
+                | f"{label}Prompts" >> beam.Map(build_request, self.gen, self.seed, self.settings.prefill, *side)
+                | f"{label}LLM" >> RunInference(handler)
+                | f"{label}Critique"
+                >> beam.ParDo(
+                    CritiqueRound(self.settings.served_name, self.gen, self.critic, t, final=r == rounds - 1), *side
+                ).with_outputs(REJECTED, REVISE, main="accepted")
+            )
+            accepted.append(out.accepted)
+            rejected.append(out[REJECTED])
+            pending = out[REVISE]
+        return (
+            accepted | f"Iter{t}Accepted" >> beam.Flatten(),
+            rejected | f"Iter{t}Rejected" >> beam.Flatten(),
         )

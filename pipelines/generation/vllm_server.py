@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 _SERVERS: list[VLLMServer] = []
 _LOCK = threading.Lock()
+_SHARED: dict[tuple, VLLMServer] = {}
+_START_LOCK = threading.Lock()
 
 
 def _free_port() -> int:
@@ -133,6 +135,20 @@ class VLLMServer:
         with _LOCK:
             if self in _SERVERS:
                 _SERVERS.remove(self)
+            for key, server in list(_SHARED.items()):
+                if server is self:
+                    del _SHARED[key]
+
+
+def shared_server(model: str, served_name: str, **options) -> VLLMServer:
+    """The running server for this model and options in this process, started on first use.
+    Stages that use the same model share it instead of each loading the model again."""
+    key = (model, served_name, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    with _START_LOCK:
+        server = _SHARED.get(key)
+        if server is None or server.proc is None or server.proc.poll() is not None:
+            server = _SHARED[key] = VLLMServer(model, served_name, **options).start()
+        return server
 
 
 def stop_all() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from collections import Counter
 from importlib import metadata
 from typing import Any
@@ -51,6 +52,41 @@ def _sum_counts(stats: list[dict[str, Any]], dataset: str, key: str) -> dict[str
         if s["dataset"] == dataset:
             total.update(s["counts"].get(key, {}))
     return dict(sorted(total.items()))
+
+
+def generator_report(counters: dict[str, int]) -> dict[str, Any]:
+    """Per bootstrap iteration: personas, first-round candidates, acceptance at the first try and
+    after revision, mean critic score of first-round candidates; plus findings by code."""
+    iters: dict[int, dict[str, int]] = {}
+    for key, value in counters.items():
+        m = re.fullmatch(r"generator\.iter(\d+)_(\w+)", key)
+        if m:
+            iters.setdefault(int(m.group(1)), {})[m.group(2)] = value
+    report = []
+    for t in sorted(iters):
+        c = iters[t]
+        personas = c.get("personas", 0)
+        first = c.get("accepted_round0", 0)
+        revised = sum(v for k, v in c.items() if k.startswith("accepted_round") and k != "accepted_round0")
+        candidates = c.get("candidates", 0)
+        report.append(
+            {
+                "iteration": t,
+                "personas": personas,
+                "accepted_first_try": first,
+                "accepted_after_revision": revised,
+                "rejected": c.get("rejected", 0),
+                "acceptance_first_try": round(first / personas, 4) if personas else None,
+                "acceptance_final": round((first + revised) / personas, 4) if personas else None,
+                "candidates": candidates,
+                "candidate_pass_rate": round(c.get("candidates_passed", 0) / candidates, 4) if candidates else None,
+                "mean_candidate_score": round(c.get("candidate_score_milli", 0) / 1000 / candidates, 4)
+                if candidates
+                else None,
+            }
+        )
+    findings = {k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("critic.")}
+    return {"iterations": report, "findings_by_code": dict(sorted(findings.items(), key=lambda kv: -kv[1]))}
 
 
 def build_manifest(
@@ -97,6 +133,7 @@ def build_manifest(
         "quotas": quotas,
         "shards": shards,
         "llm": {**llm, **{k: v for k, v in counters.items() if k.startswith("llm.")}},
+        "generation": generator_report(counters),
         "hashes": hashes,
         "timing_s": timing,
         "versions": package_versions(),
