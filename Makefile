@@ -31,7 +31,8 @@ test-fast: setup
 
 # Benchmarks print numbers and ratios measured side by side in one run; they assert nothing on time.
 bench: setup
-	$(PY) benchmarks/bench_sampling.py $(ARGS)
+	$(PY) benchmarks/bench_sampling.py
+	$(PY) benchmarks/bench_generation.py
 
 lint: setup
 	$(PY) -m ruff check pipelines tests benchmarks

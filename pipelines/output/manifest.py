@@ -89,6 +89,22 @@ def generator_report(counters: dict[str, int]) -> dict[str, Any]:
     return {"iterations": report, "findings_by_code": dict(sorted(findings.items(), key=lambda kv: -kv[1]))}
 
 
+def _per_accepted(counters: dict[str, int], accepted: int) -> dict[str, float | None]:
+    """What one accepted persona cost on average: LLM calls and tokens over every stage."""
+
+    def total(suffix: str) -> int:
+        return sum(v for k, v in counters.items() if k.startswith("llm.") and k.endswith(suffix))
+
+    calls, prompt, completion = total("_requests"), total("_prompt_tokens"), total("_completion_tokens")
+    if not accepted:
+        return {"llm_calls": None, "prompt_tokens": None, "completion_tokens": None}
+    return {
+        "llm_calls": round(calls / accepted, 3),
+        "prompt_tokens": round(prompt / accepted, 1),
+        "completion_tokens": round(completion / accepted, 1),
+    }
+
+
 def build_manifest(
     output_dir: str,
     *,
@@ -133,7 +149,7 @@ def build_manifest(
         "quotas": quotas,
         "shards": shards,
         "llm": {**llm, **{k: v for k, v in counters.items() if k.startswith("llm.")}},
-        "generation": generator_report(counters),
+        "generation": {**generator_report(counters), "per_accepted": _per_accepted(counters, accepted)},
         "hashes": hashes,
         "timing_s": timing,
         "versions": package_versions(),
