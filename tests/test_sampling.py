@@ -164,15 +164,14 @@ def test_config_shares_and_pinned_counts(tax):
 
 
 def test_pinning_a_cell_the_conditions_never_produce_fails(base_taxonomy):
-    strata = ("location.residence.country", "location.residence.city")
+    strata = ("location.residence.country", "location.residence.region", "location.residence.city")
+    germany = {"location.residence.country": "Germany", "location.residence.region": "Bavaria"}
     with pytest.raises(InputError, match="infeasible") as err:
         plan_quotas(
             base_taxonomy,
             10,
             strata,
-            counts=[
-                {"cell": {"location.residence.country": "Germany", "location.residence.city": "Paris"}, "count": 1}
-            ],
+            counts=[{"cell": {**germany, "location.residence.city": "Paris"}, "count": 1}],
         )
     assert err.value.location == "quotas.counts[0]"
 
@@ -247,7 +246,9 @@ output: {{rows_per_shard: 500}}
     assert one["quota_max_abs_deviation"] == 0 == two["quota_max_abs_deviation"]
     assert [s["rows"] for s in one["shards"]] == [500, 500, 200]
     assert [s["sha256"] for s in one["shards"]] == [s["sha256"] for s in two["shards"]]  # byte-identical
-    assert all(kl < 0.1 for kl in one["kl_divergence"].values())  # small-sample KL bias is ~(values - 1) / 2n
+    tax = load_taxonomy([REPO / "taxonomy" / "base.yaml"])
+    for path, kl in one["kl_divergence"].items():  # small-sample KL bias is about (values - 1) / 2n
+        assert kl < len(tax.attribute(path).domain()) / 1200 + 0.05, path
     df = pl.read_parquet(tmp_path / "one" / "attributes" / "*.parquet")
     assert df.height == 1200 and df["persona_index"].to_list() == list(range(1200))
     ages = df.select(pl.col("attributes").struct.field("demographics").struct.field("age")).to_series()

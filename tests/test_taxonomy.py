@@ -190,3 +190,17 @@ def test_arrow_struct_mirrors_category_tree(base_taxonomy):
     assert "demographics" in names and "location" in names
     location = struct.field("location").type
     assert location.field("residence").type.field("country").type == "string"
+
+
+def test_shipped_taxonomy_is_deep_rich_and_its_constraints_hold(base_taxonomy):
+    tax = base_taxonomy
+    assert len({a.path.split(".")[0] for a in tax.attributes}) >= 12
+    assert sum(len(a.domain()) for a in tax.attributes if a.type in ("categorical", "multi")) >= 300
+    assert max(len(a.path.split(".")) for a in tax.attributes) >= 3
+    assert len(tax.constraints) >= 10 and tax.sources
+    sampler = AttributeSampler(tax, plan_quotas(tax, 3000, ("demographics.age_band", "demographics.gender")), seed=3)
+    block = sampler.sample_block(0, 3000)
+    for i in range(3000):
+        flat = block.flat(i)
+        broken = [r.id for r in tax.constraints if not r.holds(flat)]
+        assert not broken, (broken, flat)

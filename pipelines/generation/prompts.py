@@ -55,6 +55,15 @@ def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
             facts.append((label, _join(list(g(path)))))
     if g("communication.style"):
         facts.append(("Way of talking", g("communication.style")))
+    for label, path in (
+        ("Health", "health.physical.chronic_condition"),
+        ("Shaped by", "life_history.formative_events"),
+        ("Goals", "goals_and_fears.goals"),
+        ("Fears", "goals_and_fears.fears"),
+    ):
+        value = g(path)
+        if value:
+            facts.append((label, _join(list(value)) if isinstance(value, list) else value))
     return [(k, v) for k, v in facts if v not in (None, "", "None")]
 
 

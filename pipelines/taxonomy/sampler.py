@@ -145,6 +145,38 @@ def _all(conds: tuple[Condition, ...], columns: dict[str, Column], n: int) -> np
     return mask
 
 
+def _case_rows(attr: Attribute, columns: dict[str, Column], n: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Rows per case of `attr` (the first case whose `when` holds) and the rows no case matches.
+    Fast path for the common shape, every case conditioned on one categorical parent by value
+    list: a lookup table from the parent's code, then one stable sort."""
+    conds = [c.when[0] for c in attr.cases if c.when]
+    simple = (
+        bool(conds)
+        and all(len(c.when) <= 1 for c in attr.cases)
+        and len({c.path for c in conds}) == 1
+        and all(c.values is not None and c.not_values is None and c.present is None for c in conds)
+        and all(c.min is None and c.max is None for c in conds)
+        and columns[conds[0].path].attr.type == "categorical"
+    )
+    if simple:
+        parent = columns[conds[0].path]
+        default = next((i for i, c in enumerate(attr.cases) if not c.when), -1)
+        lut = np.full(len(parent.domain) + 1, default, dtype=np.int64)  # last slot: parent absent (-1)
+        for ci in range(len(attr.cases) - 1, -1, -1):  # backwards, so the first matching case wins
+            if attr.cases[ci].when:
+                for v in attr.cases[ci].when[0].values:
+                    lut[parent.domain.index(v)] = ci
+        idx = lut[parent.data]
+    else:
+        idx = np.full(n, -1, dtype=np.int64)
+        for ci, case in enumerate(attr.cases):
+            free = idx < 0
+            idx[free & _all(case.when, columns, n) if case.when else free] = ci
+    order = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[order], np.arange(-1, len(attr.cases) + 1))
+    return [order[bounds[ci + 1] : bounds[ci + 2]] for ci in range(len(attr.cases))], order[bounds[0] : bounds[1]]
+
+
 @lru_cache(maxsize=256)
 def _name_table(locale: str, gender: str | None, part: str) -> tuple[tuple[str, ...], np.ndarray]:
     """A weighted table of first or last names for a Faker locale: Faker's own generators drawn
@@ -210,19 +242,22 @@ class AttributeSampler:
         block = self.sample_block(index, index + 1)
         return self.plan.cells[int(block.cells[0])].cell_id, block.flat(0)
 
-    def probe(self, cell: int, rows: int) -> tuple[int, Counter]:
-        """Draw `rows` first attempts for a quota cell (at indices outside the plan) and count how
-        many satisfy every constraint, and which constraints the others broke."""
-        indices = np.arange(rows, dtype=np.int64) + (1 << 40) + cell * rows
-        cells = np.full(rows, cell, dtype=np.int64)
-        columns = self._draw(indices, np.zeros(rows, dtype=np.int64), cells)
-        broken: Counter = Counter()
-        ok = np.ones(rows, dtype=bool)
+    def probe(self, rows: int) -> list[tuple[int, Counter]]:
+        """Draw `rows` first attempts per quota cell (at indices outside the plan), all cells in
+        one vectorised draw, and count per cell how many satisfy every constraint and which
+        constraints the others broke."""
+        k = len(self.plan.cells)
+        cells = np.repeat(np.arange(k, dtype=np.int64), rows)
+        indices = np.arange(k * rows, dtype=np.int64) + (1 << 40)
+        columns = self._draw(indices, np.zeros(k * rows, dtype=np.int64), cells)
+        ok = np.ones(k * rows, dtype=bool)
+        broken: list[Counter] = [Counter() for _ in range(k)]
         for rule in self.taxonomy.constraints:
-            bad = _all(rule.when, columns, rows) & ~_all(rule.require, columns, rows)
-            broken[rule.id] += int(bad.sum())
+            bad = _all(rule.when, columns, k * rows) & ~_all(rule.require, columns, k * rows)
+            for cell, count in enumerate(np.bincount(cells[bad], minlength=k)):
+                broken[cell][rule.id] += int(count)
             ok &= ~bad
-        return int(ok.sum()), broken
+        return [(int(n), broken[c]) for c, n in enumerate(np.bincount(cells[ok], minlength=k))]
 
     def marginals(self, block: Block) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per categorical attribute: (sampled counts, target counts) over its domain. The target
@@ -237,13 +272,11 @@ class AttributeSampler:
             domain = col.domain
             sampled = np.bincount(col.data[col.data >= 0], minlength=len(domain)).astype(float)
             target = np.zeros(len(domain))
-            remaining = np.ones(n, dtype=bool)
-            for case in attr.cases:
-                rows = remaining & _all(case.when, block.columns, n) if case.when else remaining.copy()
-                remaining &= ~rows
+            per_case, _ = _case_rows(attr, block.columns, n)
+            for case, rows in zip(attr.cases, per_case, strict=True):
                 total = sum(w for _, w in case.values)
                 for value, weight in case.values:
-                    target[domain.index(value)] += rows.sum() * weight / total * attr.probability
+                    target[domain.index(value)] += len(rows) * weight / total * attr.probability
             out[attr.path] = (sampled, target)
         return out
 
@@ -295,16 +328,12 @@ class AttributeSampler:
                 columns[path] = Column(attr, self._names(attr, indices, attempts, slot, columns))
                 continue
             col = self._empty(attr, n)
-            remaining = np.ones(n, dtype=bool)
-            for case in attr.cases:
-                rows = (
-                    np.flatnonzero(remaining & _all(case.when, columns, n)) if case.when else np.flatnonzero(remaining)
-                )
+            per_case, unmatched = _case_rows(attr, columns, n)
+            if len(unmatched):
+                self._no_case(attr, columns, int(unmatched[0]))
+            for case, rows in zip(attr.cases, per_case, strict=True):
                 if len(rows):
-                    remaining[rows] = False
                     self._fill(attr, case, col, rows, indices[rows], attempts[rows], slot)
-            if remaining.any():
-                self._no_case(attr, columns, int(np.flatnonzero(remaining)[0]))
             if attr.probability < 1.0:
                 absent = self._uniform(indices, attempts, slot ^ np.uint64(1))[:, 0] >= attr.probability
                 if attr.type == "multi":
@@ -394,8 +423,7 @@ def check_feasibility(
     rates: dict[str, float] = {}
     if not sampler.taxonomy.constraints:
         return {c.cell_id: 1.0 for c in sampler.plan.cells}
-    for i, cell in enumerate(sampler.plan.cells):
-        ok, broken = sampler.probe(i, probes)
+    for cell, (ok, broken) in zip(sampler.plan.cells, sampler.probe(probes), strict=True):
         rates[cell.cell_id] = ok / probes
         if ok / probes < min_rate:
             worst = ", ".join(f"{rule} ({count}/{probes})" for rule, count in broken.most_common(3) if count)
