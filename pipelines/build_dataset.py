@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines import __version__
+from pipelines.cli import cli_main
 from pipelines.config import RunConfig, load_config
 from pipelines.dedup.embed import EmbedRecords, resolve_embedding_model
 from pipelines.dedup.near_duplicates import DeduplicateGlobally
@@ -31,7 +32,6 @@ from pipelines.generation.prompts import get_template
 from pipelines.generation.transforms import GeneratorCritic
 from pipelines.output.manifest import build_manifest, write_manifest
 from pipelines.output.shards import WriteShards, prepare_output
-from pipelines.progress import configure_logging
 from pipelines.records import REJECTED_SCHEMA, persona_schema
 from pipelines.sampling import SampleAttributes, index_ranges, population
 from pipelines.taxonomy import AttributeSampler, QuotaPlan, Taxonomy
@@ -260,14 +260,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    try:
-        manifest = run(argv)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"dataset written to {manifest['run']['output']}")
-    return 0
+    return cli_main(run, argv, lambda m: f"dataset written to {m['run']['output']}")
 
 
 if __name__ == "__main__":

@@ -28,11 +28,10 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines.cli import cli_main
 from pipelines.config import load_config
-from pipelines.errors import InputError
 from pipelines.output.manifest import package_versions, read_shard_stats
 from pipelines.output.shards import STATS_DIR, prepare_output, shard_name, write_bytes_atomically
-from pipelines.progress import configure_logging
 from pipelines.sampling import block_table, population
 from pipelines.taxonomy import AttributeSampler
 
@@ -181,17 +180,14 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    try:
-        manifest = run(argv)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"sampled {manifest['run']['num_personas']} personas in {manifest['seconds']} s; "
-        f"quota max deviation {manifest['quota_max_abs_deviation']}; written to {manifest['run']['output']}"
+    return cli_main(
+        run,
+        argv,
+        lambda m: (
+            f"sampled {m['run']['num_personas']} personas in {m['seconds']} s; "
+            f"quota max deviation {m['quota_max_abs_deviation']}; written to {m['run']['output']}"
+        ),
     )
-    return 0
 
 
 if __name__ == "__main__":
