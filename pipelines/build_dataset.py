@@ -33,8 +33,8 @@ from pipelines.generation.transforms import GeneratorCritic
 from pipelines.output.manifest import build_manifest, write_manifest
 from pipelines.output.shards import WriteShards, prepare_output
 from pipelines.records import REJECTED_SCHEMA, persona_schema
-from pipelines.sampling import SampleAttributes, index_ranges, population
-from pipelines.taxonomy import AttributeSampler, QuotaPlan, Taxonomy
+from pipelines.sampling import Population, SampleAttributes, index_ranges, population
+from pipelines.taxonomy import QuotaPlan, Taxonomy
 from pipelines.validation.transforms import ValidateRecords, public_view
 
 log = logging.getLogger("pipelines.build_dataset")
@@ -46,10 +46,17 @@ class RunContext:
     """Everything the pipeline needs, resolved and checked before any LLM call."""
 
     config: RunConfig
-    taxonomy: Taxonomy
-    plan: QuotaPlan
+    population: Population
     llm: LLMSettings
     output: str
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return self.population.taxonomy
+
+    @property
+    def plan(self) -> QuotaPlan:
+        return self.population.plan
 
     @property
     def seed(self) -> int:
@@ -120,7 +127,7 @@ def prepare_context(args: argparse.Namespace) -> RunContext:
     if llm.backend == "openai":
         check_endpoint(llm, config.source)
     output = args.output or os.path.join("output", config["run"]["name"])
-    return RunContext(config, pop.taxonomy, pop.plan, llm, output)
+    return RunContext(config, pop, llm, output)
 
 
 def check_endpoint(llm: LLMSettings, source: str) -> None:
@@ -144,13 +151,12 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
     """Wire the stages. Each stage is a transform in its own module; this only connects them."""
     cfg = ctx.config
     n = ctx.plan.total
-    sampler = AttributeSampler(ctx.taxonomy, ctx.plan, ctx.seed)
     provenance = ctx.provenance()
 
     specs = (
         p
         | "PlanIndexRanges" >> beam.Create(index_ranges(n))
-        | "SampleAttributes" >> beam.ParDo(SampleAttributes(sampler))
+        | "SampleAttributes" >> beam.ParDo(SampleAttributes(ctx.population.sampler))
         | "AttachProvenance" >> beam.Map(lambda r, prov: {**r, "provenance": prov}, provenance)
     )
     generated = specs | "GeneratorCritic" >> GeneratorCritic(ctx.llm, cfg["generation"], cfg["critic"], ctx.seed, n)

@@ -12,8 +12,6 @@ pipeline: one shard per `rows_per_shard` indices, sampled in parallel.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import logging
 import sys
@@ -24,14 +22,13 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.cli import cli_main
 from pipelines.config import load_config
 from pipelines.output.manifest import package_versions, read_shard_stats
-from pipelines.output.shards import STATS_DIR, prepare_output, shard_name, write_bytes_atomically
+from pipelines.output.shards import STATS_DIR, prepare_output, write_bytes_atomically, write_shard
 from pipelines.sampling import block_table, population
 from pipelines.taxonomy import AttributeSampler
 
@@ -55,38 +52,23 @@ class SampleShard(beam.DoFn):
         total = self.sampler.plan.total
         start, stop = shard * self.rows_per_shard, min((shard + 1) * self.rows_per_shard, total)
         tables, cells = [], np.zeros(len(self.sampler.plan.cells), dtype=np.int64)
-        marginals: dict[str, list[list[float]]] = {}
+        marginals: dict[str, np.ndarray] = {}  # path -> [sampled counts, target counts]
         for lo in range(start, stop, BLOCK):
             block = self.sampler.sample_block(lo, min(lo + BLOCK, stop))
             tables.append(block_table(self.sampler, block))
             cells += np.bincount(block.cells, minlength=len(cells))
-            for path, (got, want) in self.sampler.marginals(block).items():
-                acc = marginals.setdefault(path, [[0.0] * len(got), [0.0] * len(got)])
-                acc[0] = [a + b for a, b in zip(acc[0], got.tolist(), strict=True)]
-                acc[1] = [a + b for a, b in zip(acc[1], want.tolist(), strict=True)]
+            for path, pair in self.sampler.marginals(block).items():
+                marginals[path] = marginals.get(path, 0) + np.stack(pair)
             self.sampled.inc(len(block))
-        buf = io.BytesIO()
-        pq.write_table(
+        yield write_shard(
+            self.output_dir,
+            DATASET,
+            shard,
             pa.concat_tables(tables),
-            buf,
-            compression=None if self.compression == "none" else self.compression,
-            row_group_size=64 * 1024,
+            self.compression,
+            cells=cells.tolist(),
+            marginals={path: m.tolist() for path, m in marginals.items()},
         )
-        data = buf.getvalue()
-        rel = shard_name(DATASET, shard)
-        write_bytes_atomically(FileSystems.join(self.output_dir, rel), data)
-        stats = {
-            "dataset": DATASET,
-            "path": rel,
-            "rows": stop - start,
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "cells": cells.tolist(),
-            "marginals": marginals,
-        }
-        stats_path = FileSystems.join(self.output_dir, STATS_DIR, f"{DATASET}-{shard:05d}.json")
-        write_bytes_atomically(stats_path, json.dumps(stats, sort_keys=True).encode("utf-8"))
-        yield stats
 
 
 def kl_divergence(sampled: np.ndarray, target: np.ndarray) -> float:

@@ -109,10 +109,6 @@ class ChatResponse:
     error: str | None = None
 
     @property
-    def text(self) -> str | None:
-        return self.choices[0][0] if self.choices else None
-
-    @property
     def finish_reason(self) -> str | None:
         return self.choices[0][1] if self.choices else None
 

@@ -87,9 +87,9 @@ class CritiqueRound(beam.DoFn):
         round_ = int(state["round"])
         if round_ == 0:
             self._personas.inc()
-        state["calls"] = state.get("calls", 0) + 1
-        state["prompt_tokens"] = state.get("prompt_tokens", 0) + response.prompt_tokens
-        state["completion_tokens"] = state.get("completion_tokens", 0) + response.completion_tokens
+        state["calls"] += 1
+        state["prompt_tokens"] += response.prompt_tokens
+        state["completion_tokens"] += response.completion_tokens
         spec["generation"] = self._generation(response.finish_reason, state, exemplars)
         if response.error:
             self._rejected.inc()

@@ -42,16 +42,34 @@ def write_bytes_atomically(path: str, data: bytes) -> None:
     FileSystems.rename([tmp], [path])
 
 
-def table_bytes(rows: list[dict[str, Any]], schema: pa.Schema, compression: str) -> bytes:
-    table = pa.Table.from_pylist(rows, schema=schema)
+def parquet_bytes(table: pa.Table, compression: str) -> bytes:
     buf = io.BytesIO()
     pq.write_table(
         table,
         buf,
         compression=None if compression == "none" else compression,
-        row_group_size=min(max(len(rows), 1), 64 * 1024),
+        row_group_size=min(max(table.num_rows, 1), 64 * 1024),
     )
     return buf.getvalue()
+
+
+def write_shard(output_dir: str, dataset: str, shard: int, table: pa.Table, compression: str, **extra) -> dict:
+    """Write one shard atomically, then its statistics (rows, bytes, sha256 and `extra`) under
+    `_stats/`, where the driver collects them for the manifest. Returns the statistics."""
+    data = parquet_bytes(table, compression)
+    rel = shard_name(dataset, shard)
+    write_bytes_atomically(FileSystems.join(output_dir, rel), data)
+    stats = {
+        "dataset": dataset,
+        "path": rel,
+        "rows": table.num_rows,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        **extra,
+    }
+    stats_path = FileSystems.join(output_dir, STATS_DIR, f"{dataset}-{shard:05d}.json")
+    write_bytes_atomically(stats_path, json.dumps(stats, sort_keys=True).encode("utf-8"))
+    return stats
 
 
 class _WriteShard(beam.DoFn):
@@ -65,20 +83,14 @@ class _WriteShard(beam.DoFn):
     def process(self, keyed: tuple[int, Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
         shard, rows = keyed
         rows = sorted(rows, key=lambda r: int(r["persona_index"]))
-        data = table_bytes(rows, self.schema, self.compression)
-        rel = shard_name(self.dataset, shard)
-        write_bytes_atomically(FileSystems.join(self.output_dir, rel), data)
-        stats = {
-            "dataset": self.dataset,
-            "path": rel,
-            "rows": len(rows),
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "counts": {key: dict(Counter(str(r.get(key)) for r in rows)) for key in self.count_keys},
-        }
-        stats_path = FileSystems.join(self.output_dir, STATS_DIR, f"{self.dataset}-{shard:05d}.json")
-        write_bytes_atomically(stats_path, json.dumps(stats, sort_keys=True).encode("utf-8"))
-        yield stats
+        yield write_shard(
+            self.output_dir,
+            self.dataset,
+            shard,
+            pa.Table.from_pylist(rows, schema=self.schema),
+            self.compression,
+            counts={key: dict(Counter(str(r.get(key)) for r in rows)) for key in self.count_keys},
+        )
 
 
 class WriteShards(beam.PTransform):

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.errors import InputError
-from pipelines.taxonomy.model import Attribute, Condition, Taxonomy
+from pipelines.taxonomy.model import Attribute, Condition, Constraint, Taxonomy
 from pipelines.taxonomy.quota import QuotaPlan
 
 _FAKER_GENDER = {"female": "female", "woman": "female", "male": "male", "man": "male"}
@@ -145,6 +145,11 @@ def _all(conds: tuple[Condition, ...], columns: dict[str, Column], n: int) -> np
     return mask
 
 
+def _broken(rule: Constraint, columns: dict[str, Column], n: int) -> np.ndarray:
+    """Rows where the rule's `when` holds and its `require` does not."""
+    return _all(rule.when, columns, n) & ~_all(rule.require, columns, n)
+
+
 def _case_rows(attr: Attribute, columns: dict[str, Column], n: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Rows per case of `attr` (the first case whose `when` holds) and the rows no case matches.
     Fast path for the common shape, every case conditioned on one categorical parent by value
@@ -253,7 +258,7 @@ class AttributeSampler:
         ok = np.ones(k * rows, dtype=bool)
         broken: list[Counter] = [Counter() for _ in range(k)]
         for rule in self.taxonomy.constraints:
-            bad = _all(rule.when, columns, k * rows) & ~_all(rule.require, columns, k * rows)
+            bad = _broken(rule, columns, k * rows)
             for cell, count in enumerate(np.bincount(cells[bad], minlength=k)):
                 broken[cell][rule.id] += int(count)
             ok &= ~bad
@@ -285,7 +290,7 @@ class AttributeSampler:
     def _violations(self, columns: dict[str, Column], n: int) -> np.ndarray:
         bad = np.zeros(n, dtype=bool)
         for rule in self.taxonomy.constraints:
-            bad |= _all(rule.when, columns, n) & ~_all(rule.require, columns, n)
+            bad |= _broken(rule, columns, n)
         return bad
 
     def _sample(self, indices: np.ndarray, cells: np.ndarray) -> Block:
@@ -307,11 +312,13 @@ class AttributeSampler:
     def _give_up(self, indices, cells, pending, columns) -> None:
         row = int(pending[0])
         cell = self.plan.cells[int(cells[row])]
-        rules = [r.id for r in self.taxonomy.constraints if not r.holds({p: c.value(row) for p, c in columns.items()})]
+        flat = {p: c.value(row) for p, c in columns.items()}
+        rules = [r for r in self.taxonomy.constraints if not r.holds(flat)]
+        file, _, loc = rules[0].source.partition(": ")
         raise InputError(
-            self.taxonomy.constraints[0].source.partition(": ")[0] if self.taxonomy.constraints else "<taxonomy>",
-            "constraints",
-            f"persona {int(indices[row])} in quota cell {cell.cell_id!r} still breaks {rules} after "
+            file,
+            loc,
+            f"persona {int(indices[row])} in quota cell {cell.cell_id!r} still breaks {[r.id for r in rules]} after "
             f"{self.max_attempts} draws; the constraints leave this cell (almost) no valid persona",
         )
 
