@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines import __version__
 from pipelines.cli import cli_main
-from pipelines.config import RunConfig, load_config
+from pipelines.config import RunConfig, judge_llm, load_config
 from pipelines.dedup.embed import EmbedRecords, resolve_embedding_model
 from pipelines.dedup.near_duplicates import DeduplicateGlobally
 from pipelines.errors import InputError
@@ -49,6 +49,7 @@ class RunContext:
     population: Population
     llm: LLMSettings
     output: str
+    judge: LLMSettings | None = None  # the LLM judge expert's model, when it is on
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -125,12 +126,17 @@ def prepare_context(args: argparse.Namespace) -> RunContext:
         prepare()
     llm = LLMSettings.from_config(config["llm"])
     if llm.backend == "openai":
-        check_endpoint(llm, config.source)
+        check_endpoint(llm, config.source, "$.llm")
+    judge = None
+    if config["critic"]["llm_judge"]["enabled"]:
+        judge = LLMSettings.from_config(judge_llm(config.data))
+        if judge.backend == "openai":
+            check_endpoint(judge, config.source, "$.critic.llm_judge.llm")
     output = args.output or os.path.join("output", config["run"]["name"])
-    return RunContext(config, pop, llm, output)
+    return RunContext(config, pop, llm, output, judge)
 
 
-def check_endpoint(llm: LLMSettings, source: str) -> None:
+def check_endpoint(llm: LLMSettings, source: str, where: str) -> None:
     """Fail before the pipeline starts when the endpoint is unreachable or lacks the model."""
     from openai import OpenAI
 
@@ -139,11 +145,11 @@ def check_endpoint(llm: LLMSettings, source: str) -> None:
         models = [m.id for m in client.models.list()]
     except Exception as exc:  # noqa: BLE001
         raise InputError(
-            source, "$.llm.base_url", f"cannot reach {llm.base_url}: {type(exc).__name__}: {exc}"
+            source, f"{where}.base_url", f"cannot reach {llm.base_url}: {type(exc).__name__}: {exc}"
         ) from None
     if models and llm.served_name not in models:
         raise InputError(
-            source, "$.llm.model", f"model {llm.served_name!r} not served by {llm.base_url}; it serves {models[:10]}"
+            source, f"{where}.model", f"model {llm.served_name!r} not served by {llm.base_url}; it serves {models[:10]}"
         )
 
 
@@ -159,7 +165,9 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
         | "SampleAttributes" >> beam.ParDo(SampleAttributes(ctx.population.sampler))
         | "AttachProvenance" >> beam.Map(lambda r, prov: {**r, "provenance": prov}, provenance)
     )
-    generated = specs | "GeneratorCritic" >> GeneratorCritic(ctx.llm, cfg["generation"], cfg["critic"], ctx.seed, n)
+    generated = specs | "GeneratorCritic" >> GeneratorCritic(
+        ctx.llm, cfg["generation"], cfg["critic"], ctx.seed, n, judge_settings=ctx.judge
+    )
     validated = generated[0] | "Validate" >> beam.ParDo(ValidateRecords("persona")).with_outputs(
         "rejected", main="valid"
     )
@@ -245,6 +253,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
             "base_url": ctx.llm.base_url,
             "prompt_template_id": ctx.config["generation"]["prompt_template"],
             "sampling": ctx.llm.sampling_fingerprint(),
+            "judge": None
+            if ctx.judge is None
+            else {"backend": ctx.judge.backend, "model": ctx.judge.served_name, "base_url": ctx.judge.base_url},
         },
         config=ctx.config.data,
         hashes={"taxonomy": ctx.taxonomy.content_hash, "config": ctx.config.content_hash},

@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
         "concurrency": 32,
         "request_timeout_s": 180,
         "max_retries": 4,
+        "batch_retries": 3,
+        "throttle_delay_s": 5,
         "request_seed": True,
         "assistant_prefill": None,
         "vllm": {
@@ -54,8 +56,15 @@ DEFAULTS: dict[str, Any] = {
         "min_words": 35,
         "max_words": 260,
         "threshold": 0.6,
-        "weights": {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1},
+        "weights": {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1, "llm_judge": 0.3},
         "novelty_threshold": 0.8,
+        "llm_judge": {
+            "enabled": False,
+            # Overrides of the `llm` block for the judge: another backend, model or endpoint.
+            "llm": {"temperature": 0.0, "top_p": 1.0},
+            "min_score": 0.5,
+            "max_tokens": 400,
+        },
     },
     "dedup": {"embedding_model": "bundled:all-MiniLM-L6-v2", "threshold": 0.9, "batch_size": 64},
     "output": {"rows_per_shard": 100000, "compression": "zstd"},
@@ -97,6 +106,18 @@ class RunConfig:
         return out
 
 
+def _check_llm(llm: dict[str, Any], path: str, where: str) -> None:
+    if llm["backend"] == "openai" and not (llm["base_url"] and llm["model"]):
+        raise InputError(path, where, "the openai backend needs `base_url` and `model`")
+    if llm["backend"] == "vllm" and not llm["model"]:
+        raise InputError(path, f"{where}.model", "the vllm backend needs a model name or path")
+
+
+def judge_llm(data: dict[str, Any]) -> dict[str, Any]:
+    """The LLM judge's `llm` block: the run's `llm` block with the judge's overrides on top."""
+    return _deep_merge(data["llm"], data["critic"]["llm_judge"]["llm"])
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a config file, apply `overrides` ({"llm": {"backend": ...}}), validate, fill defaults."""
     path = Path(path) if path else DEFAULT_CONFIG
@@ -108,11 +129,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     merged = _deep_merge(doc, overrides or {})
     check_file_against_schema("config", merged, str(path))
     data = _deep_merge(DEFAULTS, merged)
-    llm = data["llm"]
-    if llm["backend"] == "openai" and not (llm["base_url"] and llm["model"]):
-        raise InputError(str(path), "$.llm", "the openai backend needs `base_url` and `model`")
-    if llm["backend"] == "vllm" and not llm["model"]:
-        raise InputError(str(path), "$.llm.model", "the vllm backend needs a model name or path")
+    _check_llm(data["llm"], str(path), "$.llm")
+    if data["critic"]["llm_judge"]["enabled"]:
+        _check_llm(judge_llm(data), str(path), "$.critic.llm_judge.llm")
     critic = data["critic"]
     if critic["min_words"] > critic["max_words"]:
         raise InputError(str(path), "$.critic", "min_words is greater than max_words")

@@ -12,6 +12,13 @@ persona-faithful prose. `fault_for(facts)` picks a fault per request (None for a
     "second_best"      -> candidate 0 states a wrong age, candidate 1 is correct
 Requests with `n` get n choices; candidate i > 0 adds a sentence of its own so siblings differ.
 `faulted` records, per persona name, the fault it was given.
+
+Requests with a `response_format` are the LLM judge's: the answer grades every "Candidate N:" in
+the prompt 4/5, except under the judge faults
+    "judge_low"        -> every candidate graded 1/5
+    "judge_garbage"    -> an answer that is not JSON
+    "judge_prefers_2"  -> candidate 1 graded 1/5, candidate 2 graded 5/5
+`outage=N` answers the first N requests of any kind with HTTP 503 (an endpoint that is down).
 """
 
 from __future__ import annotations
@@ -72,9 +79,43 @@ def narrative(facts: dict[str, str]) -> str:
     )
 
 
+def judge_answer(prompt: str, fault: str | None) -> str:
+    if fault == "judge_garbage":
+        return "Candidate 1 is quite good, I would say 4 out of 5."
+    grades = []
+    for n in map(int, re.findall(r"^Candidate (\d+):", prompt, re.MULTILINE)):
+        g = 1 if fault == "judge_low" or (fault == "judge_prefers_2" and n == 1) else 4
+        g = 5 if fault == "judge_prefers_2" and n == 2 else g
+        grades.append({"candidate": n, "realism": g, "consistency": g, "depth": g, "issue": f"graded {g}"})
+    return json.dumps({"grades": grades})
+
+
+def completion(body: dict[str, Any], texts: list[str], attempt: int) -> dict[str, Any]:
+    tokens = sum(len(t.split()) for t in texts)
+    return {
+        "id": f"chatcmpl-{attempt}",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body.get("model", "fake-model"),
+        "choices": [
+            {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+            for i, t in enumerate(texts)
+        ],
+        "usage": {"prompt_tokens": 100, "completion_tokens": tokens, "total_tokens": 100 + tokens},
+    }
+
+
 class FakeOpenAI:
-    def __init__(self, fault_for: Callable[[dict[str, str]], str | None] | None = None, model: str = "fake-model"):
+    def __init__(
+        self,
+        fault_for: Callable[[dict[str, str]], str | None] | None = None,
+        model: str = "fake-model",
+        outage: int = 0,
+    ):
         self.fault_for = fault_for or (lambda facts: None)
+        self.outage = outage
+        self.posts = 0
+        self.judge_requests: list[dict[str, Any]] = []
         self.faulted: dict[str, str] = {}
         self.model = model
         self.calls: Counter[str] = Counter()
@@ -96,9 +137,17 @@ class FakeOpenAI:
         self._server.server_close()
 
     def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            self.posts += 1
+            if self.posts <= self.outage:
+                return 503, {"error": {"message": "service unavailable (injected outage)"}}, {}
         facts = facts_of(body["messages"])
         name = facts.get("Name", "")
         fault = self.fault_for(facts)
+        if body.get("response_format"):
+            with self._lock:
+                self.judge_requests.append(body)
+            return 200, completion(body, [judge_answer(body["messages"][-1]["content"], fault)], 1), {}
         with self._lock:
             self.calls[name] += 1
             self.requests.append(body)
@@ -127,26 +176,7 @@ class FakeOpenAI:
             else:
                 text = narrative(facts)
             texts.append(text + (EXTRA[i % len(EXTRA)] if text and fault != "clone" else ""))
-        completion_tokens = sum(len(t.split()) for t in texts)
-        return (
-            200,
-            {
-                "id": f"chatcmpl-{attempt}",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body.get("model", self.model),
-                "choices": [
-                    {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
-                    for i, t in enumerate(texts)
-                ],
-                "usage": {
-                    "prompt_tokens": 100,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": 100 + completion_tokens,
-                },
-            },
-            {},
-        )
+        return 200, completion(body, texts, attempt), {}
 
     def _handler(self):
         fake = self

@@ -289,8 +289,15 @@ def test_judge_weights_and_novelty_threshold():
 
 def test_critic_config_keys():
     critic = load_config(REPO / "configs" / "default.yaml")["critic"]
-    assert critic["weights"] == {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1}
+    assert critic["weights"] == {
+        "faithfulness": 0.4,
+        "degeneration": 0.3,
+        "safety": 0.2,
+        "novelty": 0.1,
+        "llm_judge": 0.3,
+    }
     assert critic["novelty_threshold"] == 0.8
+    assert critic["llm_judge"]["enabled"] is False
     cfg = load_config(REPO / "configs" / "default.yaml", {"critic": {"weights": {"novelty": 0}}})
     assert cfg["critic"]["weights"]["novelty"] == 0 and cfg["critic"]["weights"]["safety"] == 0.2
     with pytest.raises(InputError):

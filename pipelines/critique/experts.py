@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 LEXICONS = Path(__file__).resolve().parent / "lexicons"
-DEFAULT_WEIGHTS = {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1}
+DEFAULT_WEIGHTS = {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1, "llm_judge": 0.3}
 # Cosine similarity of word 1-2-gram counts at which a text counts as a near-copy. Measured on
 # tests/fixtures/broken_narratives.yaml: a light paraphrase of a narrative (a few words changed)
 # scores 0.93, an exemplar copied with the persona's name, age and city put in 0.90; two different
@@ -105,7 +105,7 @@ class Finding:
 @dataclass(frozen=True)
 class ExpertResult:
     expert: str
-    score: float
+    score: float | None  # None: the expert abstained (its findings say why); not in the mean
     findings: tuple[Finding, ...]
 
 
@@ -738,26 +738,33 @@ class Verdict:
         return {
             "score": self.score,
             "passed": self.passed,
-            "experts": [{"expert": e.expert, "score": e.score} for e in self.experts],
+            "experts": [{"expert": e.expert, "score": e.score} for e in self.experts if e.score is not None],
             "findings": [asdict(f) for f in self.findings],
         }
 
 
+def combine(experts: Sequence[ExpertResult], critic: dict[str, Any]) -> Verdict:
+    """The verdict of a set of expert results: the weighted mean of their scores
+    (critic["weights"], over the experts present) must reach critic["threshold"] and no finding
+    may have severity `error`."""
+    weights = {**DEFAULT_WEIGHTS, **(critic.get("weights") or {})}
+    scored = [e for e in experts if e.score is not None]
+    total = sum(max(0.0, float(weights.get(e.expert, 0.0))) for e in scored)
+    if total > 0:
+        score = sum(max(0.0, float(weights.get(e.expert, 0.0))) * e.score for e in scored) / total
+    else:
+        score = sum(e.score for e in scored) / len(scored)
+    score = round(score, 4)
+    blocking = any(f.severity == "error" for e in experts for f in e.findings)
+    return Verdict(score, (not blocking) and score >= float(critic["threshold"]), tuple(experts))
+
+
 def judge(text: str, attrs: dict[str, Any], critic: dict[str, Any], others: Sequence[tuple[str, str]] = ()) -> Verdict:
-    """Run every expert and combine: the weighted mean of expert scores (critic["weights"]) must
-    reach critic["threshold"] and no finding may have severity `error`."""
+    """Run every rule-based expert on a candidate and combine their results."""
     experts = (
         degeneration(text, int(critic["min_words"]), int(critic["max_words"])),
         faithfulness(text, attrs),
         safety(text, attrs),
         novelty(text, others, float(critic.get("novelty_threshold", DEFAULT_NOVELTY_THRESHOLD))),
     )
-    weights = {**DEFAULT_WEIGHTS, **(critic.get("weights") or {})}
-    total = sum(max(0.0, float(weights.get(e.expert, 0.0))) for e in experts)
-    if total > 0:
-        score = sum(max(0.0, float(weights.get(e.expert, 0.0))) * e.score for e in experts) / total
-    else:
-        score = sum(e.score for e in experts) / len(experts)
-    score = round(score, 4)
-    blocking = any(f.severity == "error" for e in experts for f in e.findings)
-    return Verdict(score, (not blocking) and score >= float(critic["threshold"]), experts)
+    return combine(experts, critic)

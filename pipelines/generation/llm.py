@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RemoteModelHandler
 
 from pipelines.progress import Progress
 
@@ -41,6 +41,8 @@ class LLMSettings:
     concurrency: int = 32
     request_timeout_s: float = 180.0
     max_retries: int = 4
+    batch_retries: int = 3
+    throttle_delay_s: int = 5
     send_seed: bool = True
     prefill: bool = False
     vllm: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +70,8 @@ class LLMSettings:
             concurrency=int(llm["concurrency"]),
             request_timeout_s=float(llm["request_timeout_s"]),
             max_retries=int(llm["max_retries"]),
+            batch_retries=int(llm.get("batch_retries", 3)),
+            throttle_delay_s=int(llm.get("throttle_delay_s", 5)),
             send_seed=bool(llm["request_seed"]),
             # Assistant prefill is a vLLM chat extension; other endpoints opt in explicitly.
             prefill=backend != "openai" if llm.get("assistant_prefill") is None else bool(llm["assistant_prefill"]),
@@ -99,6 +103,8 @@ class ChatRequest:
     prefill: str = ""  # the answer starts with this; the model continues it
     payload: Any = None  # carried through untouched (the persona being written)
     n: int = 1  # candidates sampled for this prompt in one call (OpenAI/vLLM `n`)
+    response_format: dict[str, Any] | None = None  # structured output (OpenAI `json_schema`)
+    max_tokens: int | None = None  # overrides the settings' max_tokens for this request
 
 
 @dataclass(frozen=True)
@@ -156,11 +162,14 @@ class _Endpoint:
         )
 
 
-class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
-    """RunInference handler for OpenAI-style chat completions (vLLM or a remote endpoint)."""
+class _ChatCalls:
+    """Request building, response parsing and accounting shared by the local and remote handlers.
+    A failed request becomes a ChatResponse with `error` set: one bad request never drops its batch."""
 
-    def __init__(self, settings: LLMSettings, stage: str = "generate", expected_total: int | None = None):
-        super().__init__()
+    settings: LLMSettings
+    stage: str
+
+    def _init_accounting(self, settings: LLMSettings, stage: str, expected_total: int | None) -> None:
         self.settings = settings
         self.stage = stage
         self._progress = Progress(f"LLM {stage}", expected_total)
@@ -169,19 +178,10 @@ class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
         self._prompt_tokens = Metrics.counter("llm", f"{stage}_prompt_tokens")
         self._completion_tokens = Metrics.counter("llm", f"{stage}_completion_tokens")
 
-    def load_model(self) -> _Endpoint:
-        return _Endpoint(self.settings)
-
     def batch_elements_kwargs(self) -> dict[str, Any]:
         # A fixed batch as wide as the allowed concurrency keeps the server's batch full.
         n = self.settings.concurrency
         return {"min_batch_size": n, "max_batch_size": n}
-
-    def model_copies(self) -> int:
-        return 1
-
-    def share_model_across_processes(self) -> bool:
-        return False
 
     def get_metrics_namespace(self) -> str:
         return f"llm_{self.stage}"
@@ -191,7 +191,7 @@ class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
         kwargs: dict[str, Any] = {
             "model": s.served_name,
             "messages": [{"role": r, "content": c} for r, c in req.messages],
-            "max_tokens": s.max_tokens,
+            "max_tokens": req.max_tokens or s.max_tokens,
             "temperature": s.temperature,
             "top_p": s.top_p,
         }
@@ -199,6 +199,8 @@ class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
             kwargs["n"] = req.n
         if s.send_seed:
             kwargs["seed"] = req.seed
+        if req.response_format:
+            kwargs["response_format"] = req.response_format
         extra: dict[str, Any] = {}
         if s.repetition_penalty:
             extra["repetition_penalty"] = s.repetition_penalty
@@ -227,15 +229,10 @@ class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
         )
 
-    def run_inference(
-        self,
-        batch: Sequence[ChatRequest],
-        model: _Endpoint,
-        inference_args: dict[str, Any] | None = None,
-    ) -> Iterable[PredictionResult]:
+    def _complete_batch(self, batch: Sequence[ChatRequest], endpoint: _Endpoint) -> list[PredictionResult]:
         self._progress.begin()
         with ThreadPoolExecutor(max_workers=max(1, min(len(batch), self.settings.concurrency))) as pool:
-            responses = list(pool.map(lambda r: self._complete(model, r), batch))
+            responses = list(pool.map(lambda r: self._complete(endpoint, r), batch))
         failed = sum(1 for r in responses if r.error)
         self._requests.inc(len(responses))
         self._errors.inc(failed)
@@ -245,3 +242,80 @@ class ChatModelHandler(ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
         return [
             PredictionResult(req, resp, self.settings.served_name) for req, resp in zip(batch, responses, strict=True)
         ]
+
+
+class EndpointUnavailable(RuntimeError):
+    """Every request of a batch failed with a retryable error (rate limit, 5xx, timeout, connection)."""
+
+
+_RETRYABLE = ("RateLimitError", "InternalServerError", "APITimeoutError", "APIConnectionError", "ServiceUnavailable")
+
+
+def _retryable(error: str | None) -> bool:
+    return bool(error) and error.split(":", 1)[0] in _RETRYABLE
+
+
+class ChatModelHandler(_ChatCalls, ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
+    """RunInference handler for a vLLM server started on the worker (embedded model or vLLM)."""
+
+    def __init__(self, settings: LLMSettings, stage: str = "generate", expected_total: int | None = None):
+        super().__init__()
+        self._init_accounting(settings, stage, expected_total)
+
+    def load_model(self) -> _Endpoint:
+        return _Endpoint(self.settings)
+
+    def model_copies(self) -> int:
+        return 1
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+    def run_inference(
+        self,
+        batch: Sequence[ChatRequest],
+        model: _Endpoint,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[PredictionResult]:
+        return self._complete_batch(batch, model)
+
+
+class RemoteChatModelHandler(_ChatCalls, RemoteModelHandler[ChatRequest, PredictionResult, _Endpoint]):
+    """RunInference handler for an OpenAI-compatible endpoint, on Beam's RemoteModelHandler.
+
+    Each request is retried by the OpenAI client (exponential backoff, honouring Retry-After on
+    429). When a whole batch still fails with retryable errors, Beam's client-side throttler
+    (adaptive, per worker) slows the worker down and the batch is retried with backoff up to
+    `batch_retries` times; after that RunInference's dead-letter output turns it into rejections."""
+
+    def __init__(self, settings: LLMSettings, stage: str = "generate", expected_total: int | None = None):
+        super().__init__(
+            namespace=f"llm_{stage}",
+            num_retries=settings.batch_retries,
+            throttle_delay_secs=settings.throttle_delay_s,
+            retry_filter=lambda exc: isinstance(exc, EndpointUnavailable),
+        )
+        self._init_accounting(settings, stage, expected_total)
+
+    def create_client(self) -> _Endpoint:
+        return _Endpoint(self.settings)
+
+    def request(
+        self,
+        batch: Sequence[ChatRequest],
+        model: _Endpoint,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[PredictionResult]:
+        results = self._complete_batch(batch, model)
+        errors = [r.inference.error for r in results]
+        if all(_retryable(e) for e in errors):
+            # The whole batch hit overload or an outage: raising lets the throttler back off and
+            # Beam retry the batch (no answered request is thrown away, since none was answered).
+            raise EndpointUnavailable(f"all {len(errors)} requests failed; first: {errors[0]}")
+        return results
+
+
+def chat_handler(settings: LLMSettings, stage: str = "generate", expected_total: int | None = None):
+    """The RunInference handler for a backend: remote for endpoints, local for a worker's vLLM."""
+    cls = RemoteChatModelHandler if settings.backend == "openai" else ChatModelHandler
+    return cls(settings, stage, expected_total)

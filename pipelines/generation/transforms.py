@@ -22,9 +22,11 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 
-from pipelines.critique.experts import clean_text
+from pipelines.critique.experts import ExpertResult, clean_text, combine
+from pipelines.critique.llm_judge import EXPERT as JUDGE_EXPERT
+from pipelines.critique.llm_judge import judge_request, parse_grades
 from pipelines.critique.select import best_candidate, critique_candidates, revision_instructions
-from pipelines.generation.llm import ChatModelHandler, ChatRequest, ChatResponse, LLMSettings, request_seed
+from pipelines.generation.llm import ChatRequest, ChatResponse, LLMSettings, chat_handler, request_seed
 from pipelines.generation.prompts import get_template
 from pipelines.records import REASON_CRITIC, REASON_LLM_ERROR, rejection
 
@@ -63,34 +65,41 @@ def build_request(
     )
 
 
-class CritiqueRound(beam.DoFn):
-    """PredictionResult -> accepted record | revision request | rejection."""
+_NEW_STATE = {"round": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
 
-    def __init__(self, model_name: str, gen: dict[str, Any], critic: dict[str, Any], iteration: int, final: bool):
+
+def _account(spec: dict[str, Any], response: ChatResponse) -> dict[str, Any]:
+    """The persona's running generation state with one more LLM call counted."""
+    state = dict(spec.get("_gen") or _NEW_STATE)
+    state["calls"] += 1
+    state["prompt_tokens"] += response.prompt_tokens
+    state["completion_tokens"] += response.completion_tokens
+    return state
+
+
+class ScoreCandidates(beam.DoFn):
+    """PredictionResult -> the persona with its candidates scored by the rule-based experts
+    (`_scored`: [(text, finish_reason, verdict)]), or a rejection when the call failed."""
+
+    def __init__(self, model_name: str, gen: dict[str, Any], critic: dict[str, Any], iteration: int):
         self.model_name = model_name
         self.gen = dict(gen)
         self.critic = dict(critic)
         self.iteration = iteration
-        self.final = final
-        ns = "generator"
-        self._personas = Metrics.counter(ns, f"iter{iteration}_personas")
-        self._candidates = Metrics.counter(ns, f"iter{iteration}_candidates")
-        self._candidates_passed = Metrics.counter(ns, f"iter{iteration}_candidates_passed")
-        self._score_milli = Metrics.counter(ns, f"iter{iteration}_candidate_score_milli")
-        self._rejected = Metrics.counter(ns, f"iter{iteration}_rejected")
+        self._personas = Metrics.counter("generator", f"iter{iteration}_personas")
+        self._rejected = Metrics.counter("generator", f"iter{iteration}_rejected")
 
     def process(self, result: PredictionResult, exemplars: list[dict[str, Any]] | None = None) -> Iterator[Any]:
         request: ChatRequest = result.example
         response: ChatResponse = result.inference
         spec = dict(request.payload)
-        state = dict(spec.get("_gen") or {"round": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0})
-        round_ = int(state["round"])
-        if round_ == 0:
+        state = _account(spec, response)
+        if state["round"] == 0:
             self._personas.inc()
-        state["calls"] += 1
-        state["prompt_tokens"] += response.prompt_tokens
-        state["completion_tokens"] += response.completion_tokens
-        spec["generation"] = self._generation(response.finish_reason, state, exemplars)
+        spec["_gen"] = state
+        spec["generation"] = generation_record(
+            self.model_name, self.gen, self.iteration, response.finish_reason, state, exemplars
+        )
         if response.error:
             self._rejected.inc()
             yield beam.pvalue.TaggedOutput(REJECTED, rejection(spec, "generate", REASON_LLM_ERROR, response.error))
@@ -104,6 +113,62 @@ class CritiqueRound(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REJECTED, rejection(spec, "generate", REASON_LLM_ERROR, message))
             return
         verdicts = critique_candidates([t for t, _ in kept], spec["_attrs"], self.critic, exemplars or ())
+        spec["_scored"] = [(t, reason, v) for (t, reason), v in zip(kept, verdicts, strict=True)]
+        yield spec
+
+
+def judge_request_for(spec: dict[str, Any], judge: dict[str, Any], seed: int) -> ChatRequest:
+    """The LLM judge's request for the candidates that the rule-based experts passed."""
+    numbers = [i + 1 for i, (_, _, v) in enumerate(spec["_scored"]) if v.passed]
+    texts = [spec["_scored"][n - 1][0] for n in numbers]
+    return judge_request(spec, texts, numbers, seed, int(judge["max_tokens"]))
+
+
+class ApplyJudgement(beam.DoFn):
+    """The judge's answer joins each judged candidate's verdict as one more expert."""
+
+    def __init__(self, critic: dict[str, Any]):
+        self.critic = dict(critic)
+        self._unusable = Metrics.counter("llm", "judge_unusable_answers")
+
+    def process(self, result: PredictionResult) -> Iterator[dict[str, Any]]:
+        response: ChatResponse = result.inference
+        spec = dict(result.example.payload)
+        spec["_gen"] = _account(spec, response)
+        scored = list(spec["_scored"])
+        numbers = [i + 1 for i, (_, _, v) in enumerate(scored) if v.passed]
+        grades = parse_grades(response, numbers, float(self.critic["llm_judge"]["min_score"]))
+        if not isinstance(grades, dict):
+            self._unusable.inc()
+        for n in numbers:
+            text, reason, verdict = scored[n - 1]
+            extra = grades[n] if isinstance(grades, dict) else ExpertResult(JUDGE_EXPERT, None, (grades,))
+            scored[n - 1] = (text, reason, combine((*verdict.experts, extra), self.critic))
+        spec["_scored"] = scored
+        yield spec
+
+
+class Decide(beam.DoFn):
+    """A persona's scored candidates -> accepted record | revision request | rejection."""
+
+    def __init__(self, model_name: str, gen: dict[str, Any], critic: dict[str, Any], iteration: int, final: bool):
+        self.model_name = model_name
+        self.gen = dict(gen)
+        self.critic = dict(critic)
+        self.iteration = iteration
+        self.final = final
+        ns = "generator"
+        self._candidates = Metrics.counter(ns, f"iter{iteration}_candidates")
+        self._candidates_passed = Metrics.counter(ns, f"iter{iteration}_candidates_passed")
+        self._score_milli = Metrics.counter(ns, f"iter{iteration}_candidate_score_milli")
+        self._rejected = Metrics.counter(ns, f"iter{iteration}_rejected")
+
+    def process(self, spec: dict[str, Any], exemplars: list[dict[str, Any]] | None = None) -> Iterator[Any]:
+        spec = dict(spec)
+        scored = spec.pop("_scored")
+        state = dict(spec["_gen"])
+        round_ = int(state["round"])
+        verdicts = [v for _, _, v in scored]
         if round_ == 0:
             self._candidates.inc(len(verdicts))
             self._candidates_passed.inc(sum(v.passed for v in verdicts))
@@ -112,9 +177,10 @@ class CritiqueRound(beam.DoFn):
             for f in v.findings:
                 Metrics.counter("critic", f"{f.code}").inc()
         best = best_candidate(verdicts)
-        verdict = verdicts[best]
-        text, finish_reason = kept[best]
-        spec["generation"] = self._generation(finish_reason, state, exemplars, candidates=len(kept))
+        text, finish_reason, verdict = scored[best]
+        spec["generation"] = generation_record(
+            self.model_name, self.gen, self.iteration, finish_reason, state, exemplars, candidates=len(scored)
+        )
         spec["critic"] = verdict.as_record()
         if verdict.passed:
             Metrics.counter("generator", f"iter{self.iteration}_accepted_round{round_}").inc()
@@ -144,21 +210,49 @@ class CritiqueRound(beam.DoFn):
         spec["_gen"] = state
         yield beam.pvalue.TaggedOutput(REVISE, spec)
 
-    def _generation(
-        self, finish_reason: str | None, state: dict[str, Any], exemplars: list[dict[str, Any]] | None, candidates=0
-    ) -> dict[str, Any]:
-        return {
-            "model": self.model_name,
-            "prompt_template_id": self.gen["prompt_template"],
-            "finish_reason": finish_reason,
-            "prompt_tokens": int(state["prompt_tokens"]),
-            "completion_tokens": int(state["completion_tokens"]),
-            "revision_count": int(state["round"]),
-            "llm_calls": int(state["calls"]),
-            "candidates": int(candidates),
-            "iteration": self.iteration,
-            "exemplar_ids": [e["persona_id"] for e in exemplars or ()],
-        }
+
+def generation_record(
+    model_name: str,
+    gen: dict[str, Any],
+    iteration: int,
+    finish_reason: str | None,
+    state: dict[str, Any],
+    exemplars: list[dict[str, Any]] | None,
+    candidates: int = 0,
+) -> dict[str, Any]:
+    return {
+        "model": model_name,
+        "prompt_template_id": gen["prompt_template"],
+        "finish_reason": finish_reason,
+        "prompt_tokens": int(state["prompt_tokens"]),
+        "completion_tokens": int(state["completion_tokens"]),
+        "revision_count": int(state["round"]),
+        "llm_calls": int(state["calls"]),
+        "candidates": int(candidates),
+        "iteration": iteration,
+        "exemplar_ids": [e["persona_id"] for e in exemplars or ()],
+    }
+
+
+def _failed_batch(item: tuple[Any, Exception]) -> list[PredictionResult]:
+    """A batch RunInference gave up on (after the handler's retries) -> one failed answer per
+    request, so each persona is rejected with the error instead of being lost."""
+    batch, exc = item
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    return [PredictionResult(req, ChatResponse((), 0, 0, error=error), None) for req in batch]
+
+
+class Infer(beam.PTransform):
+    """RunInference with its dead-letter output folded back in as failed answers."""
+
+    def __init__(self, handler):
+        super().__init__()
+        self.handler = handler
+
+    def expand(self, requests):
+        main, dead = requests | "RunInference" >> RunInference(self.handler).with_exception_handling()
+        failed = dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch)
+        return (main, failed) | "All" >> beam.Flatten()
 
 
 def _exemplar_key(record: dict[str, Any]) -> tuple[float, int]:
@@ -207,6 +301,7 @@ class GeneratorCritic(beam.PTransform):
         critic: dict[str, Any],
         seed: int,
         expected_total: int | None = None,
+        judge_settings: LLMSettings | None = None,
     ):
         super().__init__()
         self.settings = settings
@@ -214,6 +309,7 @@ class GeneratorCritic(beam.PTransform):
         self.critic = dict(critic)
         self.seed = seed
         self.expected_total = expected_total
+        self.judge_settings = judge_settings  # None: the LLM judge is off
 
     def expand(self, specs):
         ex = self.gen["exemplars"]
@@ -241,19 +337,27 @@ class GeneratorCritic(beam.PTransform):
         accepted, rejected = [], []
         for r in range(rounds):
             stage = "generate" if r == 0 else "revise"
-            handler = ChatModelHandler(
-                self.settings, stage=stage, expected_total=self.expected_total if r == 0 else None
-            )
+            handler = chat_handler(self.settings, stage=stage, expected_total=self.expected_total if r == 0 else None)
             label = f"Iter{t}Round{r}"
-            out = (
+            name = self.settings.served_name
+            scored = (
                 pending
                 | f"{label}Prompts" >> beam.Map(build_request, self.gen, self.seed, self.settings.prefill, *side)
-                | f"{label}LLM" >> RunInference(handler)
-                | f"{label}Critique"
-                >> beam.ParDo(
-                    CritiqueRound(self.settings.served_name, self.gen, self.critic, t, final=r == rounds - 1), *side
-                ).with_outputs(REJECTED, REVISE, main="accepted")
+                | f"{label}LLM" >> Infer(handler)
+                | f"{label}Score"
+                >> beam.ParDo(ScoreCandidates(name, self.gen, self.critic, t), *side).with_outputs(
+                    REJECTED, main="scored"
+                )
             )
+            rejected.append(scored[REJECTED])
+            candidates = scored.scored
+            if self.judge_settings is not None:
+                candidates = candidates | f"{label}Judge" >> JudgeCandidates(
+                    self.judge_settings, self.critic, self.seed
+                )
+            out = candidates | f"{label}Decide" >> beam.ParDo(
+                Decide(name, self.gen, self.critic, t, final=r == rounds - 1), *side
+            ).with_outputs(REJECTED, REVISE, main="accepted")
             accepted.append(out.accepted)
             rejected.append(out[REJECTED])
             pending = out[REVISE]
@@ -261,3 +365,26 @@ class GeneratorCritic(beam.PTransform):
             accepted | f"Iter{t}Accepted" >> beam.Flatten(),
             rejected | f"Iter{t}Rejected" >> beam.Flatten(),
         )
+
+
+class JudgeCandidates(beam.PTransform):
+    """Scored personas -> the same, with the LLM judge's grades on every candidate the rule-based
+    experts passed. Personas with no such candidate skip the judge (and its cost)."""
+
+    def __init__(self, settings: LLMSettings, critic: dict[str, Any], seed: int):
+        super().__init__()
+        self.settings = settings
+        self.critic = dict(critic)
+        self.seed = seed
+
+    def expand(self, scored):
+        judged, skipped = scored | "NeedsJudge" >> beam.Partition(
+            lambda spec, n: 0 if any(v.passed for _, _, v in spec["_scored"]) else 1, 2
+        )
+        answers = (
+            judged
+            | "Requests" >> beam.Map(judge_request_for, self.critic["llm_judge"], self.seed)
+            | "LLM" >> Infer(chat_handler(self.settings, stage="judge"))
+            | "Apply" >> beam.ParDo(ApplyJudgement(self.critic))
+        )
+        return (answers, skipped) | "Merge" >> beam.Flatten()

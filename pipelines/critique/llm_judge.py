@@ -1,0 +1,123 @@
+"""The LLM judge: an optional critic expert that asks a capable model to grade candidates on a
+rubric (realism, internal consistency, depth) through structured output.
+
+The cheap experts run first; only candidates they pass are shown to the judge, all of a
+persona's candidates in one request, so the judge costs at most one call per persona and round.
+The answer must match a JSON Schema (sent as the OpenAI `response_format`, which vLLM enforces
+with guided decoding). An answer that does not parse or match is not guessed at: the judge is
+left out of that verdict and a warning finding records why (finish reason and length).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import jsonschema
+
+from pipelines.critique.experts import ExpertResult, Finding
+from pipelines.generation.llm import ChatRequest, ChatResponse, request_seed
+from pipelines.generation.prompts import persona_facts
+
+EXPERT = "llm_judge"
+RUBRIC = ("realism", "consistency", "depth")
+RUBRIC_TEXT = {
+    "realism": "could this be a real person's life, with ordinary texture and nothing implausible?",
+    "consistency": "does the text agree with every fact and with itself (ages, names, places, relations)?",
+    "depth": "does it give history, daily life and inner life beyond restating the facts?",
+}
+SYSTEM = (
+    "You are a strict editor grading short biographies of fictional people against the facts they "
+    "were written from. Grade each criterion from 1 (bad) to 5 (excellent). Be sparing with 5s. "
+    "Answer with JSON only."
+)
+
+
+def rubric_schema(count: int) -> dict[str, Any]:
+    grade = {"type": "integer", "minimum": 1, "maximum": 5}
+    item = {
+        "type": "object",
+        "properties": {"candidate": {"type": "integer"}, **{c: grade for c in RUBRIC}, "issue": {"type": "string"}},
+        "required": ["candidate", *RUBRIC, "issue"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"grades": {"type": "array", "items": item, "minItems": count, "maxItems": count}},
+        "required": ["grades"],
+        "additionalProperties": False,
+    }
+
+
+def judge_request(
+    spec: dict[str, Any], texts: Sequence[str], numbers: Sequence[int], seed: int, max_tokens: int
+) -> ChatRequest:
+    """One request grading the candidates `numbers` (their texts in `texts`) of a persona."""
+    facts = "\n".join(f"- {k}: {v}" for k, v in persona_facts(spec["_attrs"]))
+    shown = "\n\n".join(f"Candidate {n}:\n{t}" for n, t in zip(numbers, texts, strict=True))
+    criteria = "\n".join(f"- {c}: {q}" for c, q in RUBRIC_TEXT.items())
+    user = (
+        f"Facts:\n{facts}\n\n{shown}\n\nGrade every candidate on:\n{criteria}\n"
+        'Reply as {"grades": [{"candidate": <number>, "realism": 1-5, "consistency": 1-5, "depth": 1-5, '
+        '"issue": "<the main weakness in a few words>"}, ...]} with one entry per candidate.'
+    )
+    round_ = int((spec.get("_gen") or {}).get("round", 0))
+    return ChatRequest(
+        request_id=f"{spec['persona_id']}/judge/r{round_}",
+        messages=(("system", SYSTEM), ("user", user)),
+        seed=request_seed(seed, spec["persona_index"], round_, EXPERT),
+        payload=spec,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "rubric", "schema": rubric_schema(len(numbers)), "strict": True},
+        },
+        max_tokens=max_tokens,
+    )
+
+
+def _unparseable(why: str, response: ChatResponse) -> Finding:
+    reason = response.finish_reason
+    size = len(response.choices[0][0]) if response.choices else 0
+    return Finding(
+        EXPERT,
+        "judge_unparseable",
+        f"judge answer not used: {why} (finish_reason={reason}, {size} chars, {response.completion_tokens} tokens)",
+        severity="warning",
+    )
+
+
+def parse_grades(response: ChatResponse, numbers: Sequence[int], min_score: float) -> dict[int, ExpertResult] | Finding:
+    """Candidate number -> the judge's ExpertResult, or a warning finding saying why the answer
+    could not be used (transport error, truncation, invalid JSON, wrong shape, wrong candidates)."""
+    if response.error:
+        return _unparseable(f"request failed: {response.error}", response)
+    if not response.choices:
+        return _unparseable("no answer", response)
+    text = response.choices[0][0].strip()
+    if response.finish_reason == "length":
+        return _unparseable("answer truncated at max_tokens", response)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _unparseable(f"invalid JSON at char {exc.pos}: {exc.msg}", response)
+    try:
+        jsonschema.validate(doc, rubric_schema(len(numbers)))
+    except jsonschema.ValidationError as exc:
+        where = "/".join(map(str, exc.absolute_path)) or "top level"
+        return _unparseable(f"{where}: {exc.message}", response)
+    grades = {int(g["candidate"]): g for g in doc["grades"]}
+    if sorted(grades) != sorted(numbers):
+        return _unparseable(f"graded candidates {sorted(grades)}, expected {sorted(numbers)}", response)
+    out: dict[int, ExpertResult] = {}
+    for n, g in grades.items():
+        score = round(sum((int(g[c]) - 1) / 4 for c in RUBRIC) / len(RUBRIC), 4)
+        detail = ", ".join(f"{c} {g[c]}/5" for c in RUBRIC)
+        issue = str(g.get("issue") or "").strip()[:200]
+        findings: list[Finding] = []
+        if score < min_score:
+            findings.append(Finding(EXPERT, "judge_low", f"{detail} (score {score:.2f} < {min_score}): {issue}"))
+        elif issue:
+            findings.append(Finding(EXPERT, "judge_note", f"{detail}: {issue}", severity="warning"))
+        out[n] = ExpertResult(EXPERT, score, tuple(findings))
+    return out
