@@ -82,12 +82,12 @@ def narrative(facts: dict[str, str]) -> str:
 def judge_answer(prompt: str, fault: str | None) -> str:
     if fault == "judge_garbage":
         return "Candidate 1 is quite good, I would say 4 out of 5."
-    grades = []
+    grades = {}
     for n in map(int, re.findall(r"^Candidate (\d+):", prompt, re.MULTILINE)):
         g = 1 if fault == "judge_low" or (fault == "judge_prefers_2" and n == 1) else 4
         g = 5 if fault == "judge_prefers_2" and n == 2 else g
-        grades.append({"candidate": n, "realism": g, "consistency": g, "depth": g, "issue": f"graded {g}"})
-    return json.dumps({"grades": grades})
+        grades[f"candidate_{n}"] = {"realism": g, "consistency": g, "depth": g, "issue": f"graded {g}"}
+    return json.dumps(grades)
 
 
 def completion(body: dict[str, Any], texts: list[str], attempt: int) -> dict[str, Any]:

@@ -22,9 +22,7 @@ def answer(doc, finish_reason="stop", error=None):
 
 
 def grades(*rows):
-    return {
-        "grades": [{"candidate": n, "realism": r, "consistency": c, "depth": d, "issue": "flat"} for n, r, c, d in rows]
-    }
+    return {f"candidate_{n}": {"realism": r, "consistency": c, "depth": d, "issue": "flat"} for n, r, c, d in rows}
 
 
 def test_grades_become_scores_and_findings():
@@ -41,10 +39,10 @@ def test_grades_become_scores_and_findings():
     "response, why",
     [
         (answer("I'd give it a 4."), "invalid JSON at char 0"),
-        (answer('{"grades": [{"candidate": 1, "realism": 4', finish_reason="length"), "truncated at max_tokens"),
-        (answer(grades((1, 7, 4, 4))), "grades/0/realism"),
-        (answer(grades((2, 4, 4, 4))), "graded candidates [2], expected [1]"),
-        (answer({"grades": []}), "grades"),
+        (answer('{"candidate_1": {"realism": 4', finish_reason="length"), "truncated at max_tokens"),
+        (answer(grades((1, 7, 4, 4))), "candidate_1/realism: 7 is greater than the maximum"),
+        (answer(grades((2, 4, 4, 4))), "'candidate_1' is a required property"),
+        (answer([]), "top level: [] is not of type 'object'"),
         (ChatResponse((), 0, 0, error="APITimeoutError: timed out"), "request failed: APITimeoutError"),
     ],
 )
@@ -72,7 +70,8 @@ def test_judge_request_uses_structured_output():
     req = judge_request(spec, ["text one", "text two"], [1, 2], seed=5, max_tokens=300)
     fmt = req.response_format
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
-    assert fmt["json_schema"]["schema"] == rubric_schema(2)
+    assert fmt["json_schema"]["schema"] == rubric_schema([1, 2])
+    assert fmt["json_schema"]["schema"]["required"] == ["candidate_1", "candidate_2"]
     assert "Candidate 1:\ntext one" in req.messages[-1][1] and "Ana Lima" in req.messages[-1][1]
     assert req.max_tokens == 300 and req.n == 1
 

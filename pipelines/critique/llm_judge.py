@@ -34,18 +34,25 @@ SYSTEM = (
 )
 
 
-def rubric_schema(count: int) -> dict[str, Any]:
+def _key(number: int) -> str:
+    return f"candidate_{number}"
+
+
+def rubric_schema(numbers: Sequence[int]) -> dict[str, Any]:
+    """One required property per candidate, named after its number: guided decoding then cannot
+    grade a candidate twice or one that was not shown (a list of numbered items could)."""
     grade = {"type": "integer", "minimum": 1, "maximum": 5}
     item = {
         "type": "object",
-        "properties": {"candidate": {"type": "integer"}, **{c: grade for c in RUBRIC}, "issue": {"type": "string"}},
-        "required": ["candidate", *RUBRIC, "issue"],
+        "properties": {**{c: grade for c in RUBRIC}, "issue": {"type": "string", "maxLength": 200}},
+        "required": [*RUBRIC, "issue"],
         "additionalProperties": False,
     }
+    keys = [_key(n) for n in numbers]
     return {
         "type": "object",
-        "properties": {"grades": {"type": "array", "items": item, "minItems": count, "maxItems": count}},
-        "required": ["grades"],
+        "properties": dict.fromkeys(keys, item),
+        "required": keys,
         "additionalProperties": False,
     }
 
@@ -57,11 +64,11 @@ def judge_request(
     facts = "\n".join(f"- {k}: {v}" for k, v in persona_facts(spec["_attrs"]))
     shown = "\n\n".join(f"Candidate {n}:\n{t}" for n, t in zip(numbers, texts, strict=True))
     criteria = "\n".join(f"- {c}: {q}" for c, q in RUBRIC_TEXT.items())
-    user = (
-        f"Facts:\n{facts}\n\n{shown}\n\nGrade every candidate on:\n{criteria}\n"
-        'Reply as {"grades": [{"candidate": <number>, "realism": 1-5, "consistency": 1-5, "depth": 1-5, '
-        '"issue": "<the main weakness in a few words>"}, ...]} with one entry per candidate.'
+    shape = ", ".join(
+        f'"{_key(n)}": {{"realism": 1-5, "consistency": 1-5, "depth": 1-5, "issue": "<its main weakness>"}}'
+        for n in numbers
     )
+    user = f"Facts:\n{facts}\n\n{shown}\n\nGrade every candidate on:\n{criteria}\nReply as {{{shape}}}."
     round_ = int((spec.get("_gen") or {}).get("round", 0))
     return ChatRequest(
         request_id=f"{spec['persona_id']}/judge/r{round_}",
@@ -70,7 +77,7 @@ def judge_request(
         payload=spec,
         response_format={
             "type": "json_schema",
-            "json_schema": {"name": "rubric", "schema": rubric_schema(len(numbers)), "strict": True},
+            "json_schema": {"name": "rubric", "schema": rubric_schema(numbers), "strict": True},
         },
         max_tokens=max_tokens,
     )
@@ -102,15 +109,13 @@ def parse_grades(response: ChatResponse, numbers: Sequence[int], min_score: floa
     except json.JSONDecodeError as exc:
         return _unparseable(f"invalid JSON at char {exc.pos}: {exc.msg}", response)
     try:
-        jsonschema.validate(doc, rubric_schema(len(numbers)))
+        jsonschema.validate(doc, rubric_schema(numbers))
     except jsonschema.ValidationError as exc:
         where = "/".join(map(str, exc.absolute_path)) or "top level"
         return _unparseable(f"{where}: {exc.message}", response)
-    grades = {int(g["candidate"]): g for g in doc["grades"]}
-    if sorted(grades) != sorted(numbers):
-        return _unparseable(f"graded candidates {sorted(grades)}, expected {sorted(numbers)}", response)
     out: dict[int, ExpertResult] = {}
-    for n, g in grades.items():
+    for n in numbers:
+        g = doc[_key(n)]
         score = round(sum((int(g[c]) - 1) / 4 for c in RUBRIC) / len(RUBRIC), 4)
         detail = ", ".join(f"{c} {g[c]}/5" for c in RUBRIC)
         issue = str(g.get("issue") or "").strip()[:200]
