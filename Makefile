@@ -7,7 +7,7 @@ CONFIG ?= configs/default.yaml
 OUTPUT ?= output/default
 ARGS   ?=
 
-.PHONY: setup build-dataset sample test test-fast bench lint clean
+.PHONY: setup build-dataset validate sample test test-fast bench lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
@@ -18,6 +18,11 @@ setup: $(STAMP)
 
 build-dataset: setup
 	$(PY) -m pipelines.build_dataset --config $(CONFIG) --output $(OUTPUT) --overwrite $(ARGS)
+	$(PY) -m pipelines.validate $(OUTPUT)
+
+# Check a dataset folder (this run's or one made elsewhere) against the schemas and rules.
+validate: setup
+	$(PY) -m pipelines.validate $(OUTPUT)
 
 # Attributes only, no LLM: inspect a population before paying for generation.
 sample: setup

@@ -35,6 +35,7 @@ from pipelines.output.shards import WriteShards, prepare_output
 from pipelines.records import REJECTED_SCHEMA, persona_schema
 from pipelines.sampling import Population, SampleAttributes, index_ranges, population
 from pipelines.taxonomy import QuotaPlan, Taxonomy
+from pipelines.validation.rules import RuleSet, load_rules
 from pipelines.validation.transforms import ValidateRecords, public_view
 
 log = logging.getLogger("pipelines.build_dataset")
@@ -49,6 +50,7 @@ class RunContext:
     population: Population
     llm: LLMSettings
     output: str
+    rules: RuleSet
     judge: LLMSettings | None = None  # the LLM judge expert's model, when it is on
 
     @property
@@ -124,6 +126,7 @@ def prepare_context(args: argparse.Namespace) -> RunContext:
         from pipelines.models.embedded import prepare
 
         prepare()
+    rules = load_rules(config.rules_files())
     llm = LLMSettings.from_config(config["llm"])
     if llm.backend == "openai":
         check_endpoint(llm, config.source, "$.llm")
@@ -133,7 +136,7 @@ def prepare_context(args: argparse.Namespace) -> RunContext:
         if judge.backend == "openai":
             check_endpoint(judge, config.source, "$.critic.llm_judge.llm")
     output = args.output or os.path.join("output", config["run"]["name"])
-    return RunContext(config, pop, llm, output, judge)
+    return RunContext(config, pop, llm, output, rules, judge)
 
 
 def check_endpoint(llm: LLMSettings, source: str, where: str) -> None:
@@ -168,7 +171,7 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
     generated = specs | "GeneratorCritic" >> GeneratorCritic(
         ctx.llm, cfg["generation"], cfg["critic"], ctx.seed, n, judge_settings=ctx.judge
     )
-    validated = generated[0] | "Validate" >> beam.ParDo(ValidateRecords("persona")).with_outputs(
+    validated = generated[0] | "Validate" >> beam.ParDo(ValidateRecords("persona", ctx.rules, "persona")).with_outputs(
         "rejected", main="valid"
     )
     dedup_cfg = cfg["dedup"]
@@ -196,7 +199,12 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
         | "AllRejected" >> beam.Flatten()
         | "WriteRejected"
         >> WriteShards(
-            ctx.output, "rejected", REJECTED_SCHEMA, out["rows_per_shard"], out["compression"], ("reason", "stage")
+            ctx.output,
+            "rejected",
+            REJECTED_SCHEMA,
+            out["rows_per_shard"],
+            out["compression"],
+            ("reason", "stage", "rule"),
         )
     )
 
@@ -258,7 +266,11 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
             else {"backend": ctx.judge.backend, "model": ctx.judge.served_name, "base_url": ctx.judge.base_url},
         },
         config=ctx.config.data,
-        hashes={"taxonomy": ctx.taxonomy.content_hash, "config": ctx.config.content_hash},
+        hashes={
+            "taxonomy": ctx.taxonomy.content_hash,
+            "config": ctx.config.content_hash,
+            "rules": ctx.rules.content_hash,
+        },
         counters=counters,
         timing={"wall": round(time.monotonic() - started, 1), "pipeline": round(pipeline_s, 1)},
     )

@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
             "max_tokens": 400,
         },
     },
+    "validation": {"rules": ["rules/persona.yaml", "rules/dialogue.yaml"]},
     "dedup": {"embedding_model": "bundled:all-MiniLM-L6-v2", "threshold": 0.9, "batch_size": 64},
     "output": {"rows_per_shard": 100000, "compression": "zstd"},
 }
@@ -95,10 +96,16 @@ class RunConfig:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def taxonomy_files(self) -> list[Path]:
-        """Taxonomy paths resolve against the config file's folder, then the repository root."""
+        return self.resolve(self.data["taxonomy"]["files"])
+
+    def rules_files(self) -> list[Path]:
+        return self.resolve(self.data["validation"]["rules"])
+
+    def resolve(self, files: list[str]) -> list[Path]:
+        """Relative paths resolve against the config file's folder, then the repository root."""
         base = Path(self.source).resolve().parent
         out = []
-        for f in self.data["taxonomy"]["files"]:
+        for f in files:
             p = Path(f)
             if not p.is_absolute():
                 p = base / f if (base / f).exists() else REPO_ROOT / f

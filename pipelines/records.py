@@ -14,15 +14,25 @@ import pyarrow as pa
 
 from pipelines.taxonomy.model import Taxonomy
 
-SCHEMA_VERSION = "1.1"  # 1.1: generation.llm_calls, candidates, iteration, exemplar_ids
+SCHEMA_VERSION = "1.2"  # 1.1: generation.llm_calls, candidates, iteration, exemplar_ids; 1.2: validation, rejected.rule
 
 # Rejection reason codes, one per stage that can drop a record.
 REASON_LLM_ERROR = "llm_error"
 REASON_CRITIC = "critic"
 REASON_SCHEMA = "schema"
+REASON_RULE = "rule"  # an error-level rule failed
+REASON_RULE_ERROR = "rule_error"  # an error-level rule could not be evaluated on the record
 REASON_DUPLICATE_EXACT = "duplicate_exact"
 REASON_DUPLICATE_NEAR = "duplicate_near"
-REASONS = (REASON_LLM_ERROR, REASON_CRITIC, REASON_SCHEMA, REASON_DUPLICATE_EXACT, REASON_DUPLICATE_NEAR)
+REASONS = (
+    REASON_LLM_ERROR,
+    REASON_CRITIC,
+    REASON_SCHEMA,
+    REASON_RULE,
+    REASON_RULE_ERROR,
+    REASON_DUPLICATE_EXACT,
+    REASON_DUPLICATE_NEAR,
+)
 
 
 def persona_id(seed: int, index: int) -> str:
@@ -60,6 +70,15 @@ GENERATION = pa.struct(
         ("exemplar_ids", pa.list_(pa.string())),
     ]
 )
+VALIDATION = pa.struct(
+    [
+        ("rules_sha256", pa.string()),
+        (
+            "warnings",
+            pa.list_(pa.struct([("rule_id", pa.string()), ("status", pa.string()), ("message", pa.string())])),
+        ),
+    ]
+)
 PROVENANCE = pa.struct(
     [
         ("run_name", pa.string()),
@@ -81,6 +100,7 @@ def persona_schema(taxonomy: Taxonomy) -> pa.Schema:
             pa.field("narrative", pa.string(), nullable=False),
             pa.field("critic", CRITIC, nullable=False),
             pa.field("generation", GENERATION, nullable=False),
+            pa.field("validation", VALIDATION, nullable=False),
             pa.field("provenance", PROVENANCE, nullable=False),
         ],
         metadata={"schema_version": SCHEMA_VERSION, "dataset": "personas"},
@@ -95,6 +115,7 @@ REJECTED_SCHEMA = pa.schema(
         pa.field("stage", pa.string(), nullable=False),
         pa.field("reason", pa.string(), nullable=False),
         pa.field("message", pa.string(), nullable=False),
+        pa.field("rule", pa.string()),  # the failed rule's id, or the JSON path a schema error is at
         pa.field("duplicate_of", pa.string()),
         pa.field("similarity", pa.float64()),
         pa.field("record_json", pa.string(), nullable=False),
@@ -110,6 +131,7 @@ def rejection(
     message: str,
     duplicate_of: str | None = None,
     similarity: float | None = None,
+    rule: str | None = None,
 ) -> dict[str, Any]:
     """A rejected-records row: what was dropped, where, why, and the record itself for debugging."""
     body = {k: v for k, v in record.items() if not k.startswith("_")}
@@ -120,6 +142,7 @@ def rejection(
         "stage": stage,
         "reason": reason,
         "message": message,
+        "rule": rule,
         "duplicate_of": duplicate_of,
         "similarity": None if similarity is None else float(similarity),
         "record_json": json.dumps(body, ensure_ascii=False, sort_keys=True, default=str),

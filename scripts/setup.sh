@@ -5,7 +5,7 @@ set -euo pipefail
 VENV="${1:-.venv}"
 PYTHON="${PYTHON:-}"
 if [ -z "$PYTHON" ]; then
-  for candidate in python3.11 python3.12 python3.10 python3; do
+  for candidate in python3.11 python3.12 python3; do
     if command -v "$candidate" >/dev/null 2>&1; then PYTHON="$candidate"; break; fi
   done
 fi

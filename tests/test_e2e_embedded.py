@@ -3,7 +3,7 @@
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import build_dataset
+from pipelines import build_dataset, validate
 from pipelines.config import load_config
 from pipelines.taxonomy import load_taxonomy
 from tests.dataset_checks import check_dataset
@@ -31,3 +31,5 @@ def test_default_config_on_the_embedded_model(tmp_path):
         assert row["generation"]["model"] == "SmolLM2-135M-Instruct"
         assert row["critic"]["passed"]
         assert row["generation"]["candidates"] >= 1 and row["generation"]["llm_calls"] >= 1
+    # the written dataset passes the shipped schemas and rules when checked again from disk
+    assert validate.main([str(out)]) == 0

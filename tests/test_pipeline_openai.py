@@ -173,3 +173,69 @@ def test_bad_input_fails_before_any_llm_call(tmp_path, server, capsys):
     with pytest.raises(InputError, match="cannot reach"):
         build_dataset.run(unreachable)
     assert server.requests == [] and not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+RULES = """
+rules:
+  - id: under_sixty
+    description: test rule, rejects personas aged 60 or more
+    severity: error
+    scope: persona
+    condition: attributes.demographics.age < 60
+  - id: pets_named
+    description: test rule that cannot be evaluated when pets is null
+    severity: error
+    scope: persona
+    condition: size(attributes.daily_life.pets) > 0
+  - id: long_story
+    description: test warning that every fake narrative fails
+    severity: warning
+    scope: persona
+    condition: wordCount(narrative) > 500
+"""
+
+
+def test_rules_reject_and_warn_with_reasons(tmp_path):
+    from pipelines import validate
+
+    rules = write(tmp_path, "rules.yaml", RULES)
+    cfg = write(
+        tmp_path,
+        "rules-run.yaml",
+        config(tmp_path, "http://x", n=30).read_text() + f'validation: {{rules: ["{rules}"]}}\n',
+    )
+    with FakeOpenAI() as fake:
+        text = cfg.read_text().replace("http://x", fake.base_url)
+        out = tmp_path / "out"
+        manifest = build_dataset.run(["--config", str(write(tmp_path, "r.yaml", text)), "--output", str(out)])
+    rejected = pq.read_table(out / "rejected").to_pylist()
+    accepted = pq.read_table(out / "personas").to_pylist()
+    for r in rejected:
+        record = json.loads(r["record_json"])
+        age, pets = record["attributes"]["demographics"]["age"], record["attributes"]["daily_life"]["pets"]
+        assert r["stage"] == "validate"
+        if age >= 60:
+            assert (r["reason"], r["rule"]) == ("rule", "under_sixty")
+        else:
+            assert pets is None and (r["reason"], r["rule"]) == ("rule_error", "pets_named")
+            assert "null" in r["message"]
+    assert all(r["attributes"]["demographics"]["age"] < 60 and r["attributes"]["daily_life"]["pets"] for r in accepted)
+    for r in accepted:
+        (warning,) = r["validation"]["warnings"]
+        assert warning["rule_id"] == "long_story" and warning["status"] == "failed"
+        assert len(r["validation"]["rules_sha256"]) == 64
+    by_rule = manifest["counts"]["rejected_by_rule"]
+    assert by_rule == {
+        k: v
+        for k, v in {
+            "under_sixty": sum(r["rule"] == "under_sixty" for r in rejected),
+            "pets_named": sum(r["rule"] == "pets_named" for r in rejected),
+        }.items()
+        if v
+    }
+    assert by_rule.get("under_sixty") and by_rule.get("pets_named") and accepted
+    # every record reached validation (no LLM faults here), and every one failed the warning rule
+    assert manifest["validation"]["rule_outcomes"]["long_story.failed"] == 30
+    assert manifest["hashes"]["rules"] == accepted[0]["validation"]["rules_sha256"]
+    # the written dataset passes the same rules when checked again from disk
+    assert validate.main([str(out), "--rules", str(rules)]) == 0

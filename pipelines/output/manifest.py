@@ -145,6 +145,10 @@ def build_manifest(
             "balanced": planned == accepted + rejected,
             "rejected_by_reason": _sum_counts(stats, "rejected", "reason"),
             "rejected_by_stage": _sum_counts(stats, "rejected", "stage"),
+            "rejected_by_rule": {k: v for k, v in _sum_counts(stats, "rejected", "rule").items() if k != "None"},
+        },
+        "validation": {
+            "rule_outcomes": {k[len("rules.") :]: v for k, v in sorted(counters.items()) if k.startswith("rules.")},
         },
         "quotas": quotas,
         "shards": shards,
