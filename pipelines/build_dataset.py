@@ -30,7 +30,7 @@ from pipelines.errors import InputError
 from pipelines.generation.llm import LLMSettings
 from pipelines.generation.prompts import get_template
 from pipelines.generation.transforms import GeneratorCritic
-from pipelines.output.manifest import build_manifest, write_manifest
+from pipelines.output.manifest import build_manifest, read_manifest, write_manifest
 from pipelines.output.shards import WriteShards, prepare_output
 from pipelines.records import REJECTED_SCHEMA, persona_schema
 from pipelines.sampling import Population, SampleAttributes, index_ranges, population
@@ -65,6 +65,18 @@ class RunContext:
     def seed(self) -> int:
         return int(self.config["run"]["seed"])
 
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the same run (recorded in the output's run.json, checked on resume)."""
+        return {
+            "run_name": self.config["run"]["name"],
+            "num_personas": self.plan.total,
+            "seed": self.seed,
+            "config_hash": self.config.content_hash,
+            "taxonomy_hash": self.taxonomy.content_hash,
+            "rules_hash": self.rules.content_hash,
+            "pipeline_version": __version__,
+        }
+
     def provenance(self) -> dict[str, Any]:
         return {
             "run_name": self.config["run"]["name"],
@@ -88,6 +100,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--llm_base_url", default=None, help="OpenAI-compatible endpoint, e.g. http://host:8000/v1")
     parser.add_argument("--llm_api_key_env", default=None, help="environment variable holding the API key")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in --output (same config); answers already received come from the cache",
+    )
+    parser.add_argument("--no_cache", action="store_true", help="do not read or write the LLM answer cache")
     return parser.parse_known_args(argv)
 
 
@@ -108,6 +126,8 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
             llm[key] = getattr(args, arg)
     if llm.get("backend") == "openai" or (llm.get("base_url") and "backend" not in llm):
         llm["backend"] = "openai"
+    if args.no_cache:
+        llm["cache"] = {"enabled": False}
     return {k: v for k, v in (("run", run), ("llm", llm)) if v}
 
 
@@ -226,7 +246,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     started = time.monotonic()
     args, beam_args = parse_args(argv)
     ctx = prepare_context(args)
-    prepare_output(ctx.output, args.overwrite)
+    if args.resume and args.overwrite:
+        raise InputError(ctx.output, "<folder>", "--resume and --overwrite contradict each other; pass one")
+    if prepare_output(ctx.output, args.overwrite, ctx.identity(), resume=args.resume):
+        log.info("%s already holds this run, finished: nothing to do", ctx.output)
+        return read_manifest(ctx.output)
+    if args.resume and ctx.llm.cache_root is None:
+        log.warning("resuming without the LLM cache: every request is sent again")
     options = PipelineOptions(beam_args, save_main_session=False)
     if not options.view_as(StandardOptions).runner:
         options.view_as(StandardOptions).runner = DEFAULT_RUNNER
@@ -275,6 +301,12 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         timing={"wall": round(time.monotonic() - started, 1), "pipeline": round(pipeline_s, 1)},
     )
     path = write_manifest(ctx.output, manifest)
+    out_cfg = ctx.config["output"]
+    if out_cfg["report"] and "://" not in ctx.output and manifest["counts"]["accepted"]:
+        from pipelines.report import write_report
+
+        report = write_report(ctx.output, embeddings=out_cfg["report_embeddings"])
+        log.info("quality report: %s; dataset card: %s", report["paths"]["html"], report["paths"]["card"])
     c = manifest["counts"]
     log.info(
         "done in %.0fs: %d accepted, %d rejected %s of %d planned; manifest: %s",

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
         "throttle_delay_s": 5,
         "request_seed": True,
         "assistant_prefill": None,
+        "cache": {"enabled": True, "path": None},
         "vllm": {
             "gpu_memory_utilization": 0.3,
             "max_model_len": 2048,
@@ -68,8 +69,20 @@ DEFAULTS: dict[str, Any] = {
     },
     "validation": {"rules": ["rules/persona.yaml", "rules/dialogue.yaml"]},
     "dedup": {"embedding_model": "bundled:all-MiniLM-L6-v2", "threshold": 0.9, "batch_size": 64},
-    "output": {"rows_per_shard": 100000, "compression": "zstd"},
+    "output": {"rows_per_shard": 100000, "compression": "zstd", "report": True, "report_embeddings": True},
 }
+
+
+OPERATIONAL_LLM_KEYS = (
+    "base_url",
+    "api_key_env",
+    "concurrency",
+    "request_timeout_s",
+    "max_retries",
+    "batch_retries",
+    "throttle_delay_s",
+    "cache",
+)
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +105,14 @@ class RunConfig:
 
     @property
     def content_hash(self) -> str:
-        canonical = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+        """sha256 of the resolved config, without the operational settings that cannot change the
+        data (where the endpoint is, timeouts and retries, the answer cache): a run resumed against
+        a restarted server, or with more patience, is still the same run."""
+        data = copy.deepcopy(self.data)
+        for block in (data["llm"], data["critic"]["llm_judge"]["llm"]):
+            for key in OPERATIONAL_LLM_KEYS:
+                block.pop(key, None)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def taxonomy_files(self) -> list[Path]:

@@ -11,6 +11,13 @@ def _quiet_logs():
     logging.getLogger("pipelines").setLevel(logging.INFO)
 
 
+@pytest.fixture(autouse=True)
+def _own_llm_cache(tmp_path, monkeypatch):
+    """Each test gets an empty LLM answer cache, so that tests neither share answers nor touch
+    the user's cache."""
+    monkeypatch.setenv("PERSONA_PIPELINES_LLM_CACHE", str(tmp_path / "llm-cache"))
+
+
 @pytest.fixture(scope="session")
 def base_taxonomy():
     from pipelines.taxonomy import load_taxonomy

@@ -19,13 +19,22 @@ the prompt 4/5, except under the judge faults
     "judge_garbage"    -> an answer that is not JSON
     "judge_prefers_2"  -> candidate 1 graded 1/5, candidate 2 graded 5/5
 `outage=N` answers the first N requests of any kind with HTTP 503 (an endpoint that is down).
+
+`chaos=p` fails exactly a share p of distinct requests on their first attempt, taking turns among
+the transport faults of CHAOS: a timeout (no answer
+within the client's timeout), HTTP 500, HTTP 429 with Retry-After, a body cut off mid-JSON and a
+body that is not JSON. The retry of the same request is answered normally, so a run with chaos
+must end with exactly the dataset of a run without it. `answered` counts, per request body hash,
+the normal answers given (a body answered twice was paid for twice).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -105,13 +114,27 @@ def completion(body: dict[str, Any], texts: list[str], attempt: int) -> dict[str
     }
 
 
+CHAOS = ("timeout", "error500", "rate429", "truncated_body", "malformed_body")
+
+
+def body_key(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 class FakeOpenAI:
     def __init__(
         self,
         fault_for: Callable[[dict[str, str]], str | None] | None = None,
         model: str = "fake-model",
         outage: int = 0,
+        chaos: float = 0.0,
+        timeout_s: float = 3.0,
     ):
+        self.chaos = chaos
+        self.timeout_s = timeout_s  # how long a "timeout" fault stalls before answering
+        self.attempts: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.chaos_faults: Counter[str] = Counter()
         self.fault_for = fault_for or (lambda facts: None)
         self.outage = outage
         self.posts = 0
@@ -136,11 +159,33 @@ class FakeOpenAI:
         self._server.shutdown()
         self._server.server_close()
 
+    def _chaos_fault(self, body: dict[str, Any]) -> str | None:
+        """The transport fault for this attempt of this request, if any: exactly a share `chaos`
+        of distinct requests fail once (every 1/chaos-th in order of arrival)."""
+        key = body_key(body)
+        with self._lock:
+            self.attempts[key] += 1
+            if self.attempts[key] > 1 or not self.chaos:
+                return None
+            i = len(self.attempts) - 1  # ordinal of this distinct request
+            if int((i + 1) * self.chaos) == int(i * self.chaos):
+                return None
+            fault = CHAOS[sum(self.chaos_faults.values()) % len(CHAOS)]  # types take turns: all occur
+            self.chaos_faults[fault] += 1
+            return fault
+
     def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:
             self.posts += 1
             if self.posts <= self.outage:
                 return 503, {"error": {"message": "service unavailable (injected outage)"}}, {}
+        status, payload, headers = self._answer_normally(body)
+        if status == 200:
+            with self._lock:
+                self.answered[body_key(body)] += 1
+        return status, payload, headers
+
+    def _answer_normally(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         facts = facts_of(body["messages"])
         name = facts.get("Name", "")
         fault = self.fault_for(facts)
@@ -207,6 +252,24 @@ class FakeOpenAI:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": "not found"}})
                     return
-                self._send(*fake._answer(body))
+                fault = fake._chaos_fault(body)
+                if fault == "timeout":
+                    time.sleep(fake.timeout_s)  # the client has given up by now
+                    return
+                if fault == "error500":
+                    self._send(500, {"error": {"message": "server error (injected)"}})
+                elif fault == "rate429":
+                    self._send(429, {"error": {"message": "slow down (injected)"}}, {"Retry-After": "0"})
+                elif fault in ("truncated_body", "malformed_body"):
+                    status, payload, _ = fake._answer(body)
+                    data = json.dumps(payload).encode()
+                    raw = data[: len(data) // 2] if fault == "truncated_body" else b"<html>502 Bad Gateway</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                else:
+                    self._send(*fake._answer(body))
 
         return Handler

@@ -1,5 +1,7 @@
 """End to end on real parts: the Beam pipeline driving the embedded SmolLM2 model through vLLM."""
 
+import json
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -31,5 +33,8 @@ def test_default_config_on_the_embedded_model(tmp_path):
         assert row["generation"]["model"] == "SmolLM2-135M-Instruct"
         assert row["critic"]["passed"]
         assert row["generation"]["candidates"] >= 1 and row["generation"]["llm_calls"] >= 1
+    report = json.loads((out / "quality_report.json").read_text())
+    assert report["diversity"]["embeddings"]["mean_pairwise_distance"] > 0
+    assert (out / "README.md").exists() and (out / "quality_report.html").exists()
     # the written dataset passes the shipped schemas and rules when checked again from disk
     assert validate.main([str(out)]) == 0

@@ -94,6 +94,7 @@ quotas: {{stratify_by: [demographics.gender]}}
 llm: {{backend: openai, base_url: "{base_url}", model: fake-model, concurrency: 8, max_retries: 0,
        request_timeout_s: 20{extra}}}
 generation: {{exemplars: {{iterations: 0}}}}
+output: {{report: false}}
 critic: {{min_words: 20, max_words: 200, threshold: 0.6, novelty_threshold: 0.99,
          llm_judge: {{enabled: true, min_score: 0.5}}}}
 """,

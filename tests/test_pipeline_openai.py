@@ -43,7 +43,7 @@ quotas: {{stratify_by: [demographics.age_band, demographics.gender]}}
 llm: {{backend: openai, base_url: "{base_url}", model: fake-model, api_key_env: FAKE_LLM_KEY,
        concurrency: 8, max_retries: 3, request_timeout_s: 20}}
 critic: {{min_words: 20, max_words: 200, threshold: 0.6}}
-output: {{rows_per_shard: 20}}
+output: {{rows_per_shard: 20, report_embeddings: false}}
 """,
     )
 
@@ -124,6 +124,11 @@ def test_pipeline_end_to_end_with_faults(tmp_path, server, monkeypatch):
     row = accepted[0]
     assert row["generation"]["prompt_template_id"] == "persona_narrative_v1"
     assert row["provenance"]["seed"] == 11 and len(row["provenance"]["taxonomy_hash"]) == 64
+    # the quality report and the dataset card were written, with the manifest's numbers
+    report = json.loads((out / "quality_report.json").read_text())
+    assert report["counts"]["accepted"] == manifest["counts"]["accepted"] == len(accepted)
+    assert (out / "quality_report.html").read_text().count("<svg") >= 1
+    assert (out / "README.md").read_text().startswith("---\n")
     # no secret anywhere in the output, and no assistant prefill sent to a non-vLLM endpoint
     for path in out.rglob("*"):
         if path.is_file():

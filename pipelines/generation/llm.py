@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ class LLMSettings:
     send_seed: bool = True
     prefill: bool = False
     vllm: dict[str, Any] = field(default_factory=dict)
+    cache_root: str | None = None  # durable answer cache (pipelines/generation/cache.py); None: off
 
     @classmethod
     def from_config(cls, llm: dict[str, Any]) -> LLMSettings:
@@ -76,6 +79,7 @@ class LLMSettings:
             # Assistant prefill is a vLLM chat extension; other endpoints opt in explicitly.
             prefill=backend != "openai" if llm.get("assistant_prefill") is None else bool(llm["assistant_prefill"]),
             vllm=dict(llm.get("vllm", {})),
+            cache_root=_cache_root(llm.get("cache") or {}),
         )
 
     def api_key(self) -> str:
@@ -93,6 +97,14 @@ class LLMSettings:
             "top_p": self.top_p,
             "repetition_penalty": self.repetition_penalty,
         }
+
+
+def _cache_root(cache: dict[str, Any]) -> str | None:
+    if not cache.get("enabled", False):
+        return None
+    from pipelines.generation.cache import default_root
+
+    return cache.get("path") or default_root()
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,7 @@ class ChatResponse:
     prompt_tokens: int
     completion_tokens: int
     error: str | None = None
+    cached: bool = False  # answered from the cache, not by the endpoint
 
     @property
     def finish_reason(self) -> str | None:
@@ -177,6 +190,59 @@ class _ChatCalls:
         self._errors = Metrics.counter("llm", f"{stage}_errors")
         self._prompt_tokens = Metrics.counter("llm", f"{stage}_prompt_tokens")
         self._completion_tokens = Metrics.counter("llm", f"{stage}_completion_tokens")
+        self._cache_hits = Metrics.counter("llm", f"{stage}_cache_hits")
+        self._cache = None
+
+    def _response_cache(self):
+        if self.settings.cache_root and self._cache is None:
+            from pipelines.generation.cache import ResponseCache
+
+            self._cache = ResponseCache(self.settings.cache_root)
+        return self._cache
+
+    def _cache_key(self, req: ChatRequest) -> str:
+        from pipelines.generation.cache import cache_key
+
+        s = self.settings
+        return cache_key(
+            s.served_name,
+            {"temperature": s.temperature, "top_p": s.top_p, "repetition_penalty": s.repetition_penalty},
+            {
+                "messages": req.messages,
+                "prefill": req.prefill,
+                "n": req.n,
+                "seed": req.seed,
+                "response_format": req.response_format,
+                "max_tokens": req.max_tokens or s.max_tokens,
+            },
+        )
+
+    def _answer(self, endpoint: _Endpoint, req: ChatRequest) -> ChatResponse:
+        """From the cache when this exact request was answered before; else from the endpoint,
+        and the answer is cached at once (failures never are)."""
+        cache = self._response_cache()
+        if cache is None:
+            return self._complete(endpoint, req)
+        key = self._cache_key(req)
+        hit = cache.get(key)
+        if hit is not None:
+            return ChatResponse(
+                choices=tuple((text, reason) for text, reason in hit["choices"]),
+                prompt_tokens=int(hit["prompt_tokens"]),
+                completion_tokens=int(hit["completion_tokens"]),
+                cached=True,
+            )
+        response = self._complete(endpoint, req)
+        if response.error is None:
+            cache.put(
+                key,
+                {
+                    "choices": [list(c) for c in response.choices],
+                    "prompt_tokens": response.prompt_tokens,
+                    "completion_tokens": response.completion_tokens,
+                },
+            )
+        return response
 
     def batch_elements_kwargs(self) -> dict[str, Any]:
         # A fixed batch as wide as the allowed concurrency keeps the server's batch full.
@@ -210,12 +276,9 @@ class _ChatCalls:
             extra.update(continue_final_message=True, add_generation_prompt=False)
         if extra:
             kwargs["extra_body"] = extra
-        try:
-            out = endpoint.client.chat.completions.create(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a reasoned rejection
-            return ChatResponse((), 0, 0, error=f"{type(exc).__name__}: {exc}"[:500])
-        if not out.choices:
-            return ChatResponse((), 0, 0, error="malformed response: no choices")
+        out, error = self._create(endpoint, kwargs)
+        if out is None:
+            return ChatResponse((), 0, 0, error=error)
         choices = []
         for choice in sorted(out.choices, key=lambda c: c.index or 0):
             content = (choice.message.content if choice.message else None) or ""
@@ -229,15 +292,38 @@ class _ChatCalls:
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
         )
 
+    def _create(self, endpoint: _Endpoint, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+        """One chat completion. Timeouts, connection errors, 429 and 5xx are retried inside the
+        OpenAI client (backoff, Retry-After); a body that is cut off or not JSON, or an answer
+        without choices, is retried here, with backoff and jitter, up to `max_retries` times.
+        Returns (completion, None) or (None, the last error)."""
+        error = "no attempt made"
+        for attempt in range(self.settings.max_retries + 1):
+            if attempt:
+                time.sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+            try:
+                out = endpoint.client.chat.completions.create(**kwargs)
+            except ValueError as exc:  # JSONDecodeError: the body was truncated or is not JSON
+                error = f"malformed response body ({type(exc).__name__}: {exc})"
+                continue
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a reasoned rejection
+                return None, f"{type(exc).__name__}: {exc}"[:500]
+            if getattr(out, "choices", None):
+                return out, None
+            error = "malformed response: no choices"
+        return None, f"{error} after {self.settings.max_retries + 1} attempt(s)"[:500]
+
     def _complete_batch(self, batch: Sequence[ChatRequest], endpoint: _Endpoint) -> list[PredictionResult]:
         self._progress.begin()
         with ThreadPoolExecutor(max_workers=max(1, min(len(batch), self.settings.concurrency))) as pool:
-            responses = list(pool.map(lambda r: self._complete(endpoint, r), batch))
+            responses = list(pool.map(lambda r: self._answer(endpoint, r), batch))
         failed = sum(1 for r in responses if r.error)
-        self._requests.inc(len(responses))
+        sent = [r for r in responses if not r.cached]  # tokens and requests this run paid for
+        self._requests.inc(len(sent))
+        self._cache_hits.inc(len(responses) - len(sent))
         self._errors.inc(failed)
-        self._prompt_tokens.inc(sum(r.prompt_tokens for r in responses))
-        self._completion_tokens.inc(sum(r.completion_tokens for r in responses))
+        self._prompt_tokens.inc(sum(r.prompt_tokens for r in sent))
+        self._completion_tokens.inc(sum(r.completion_tokens for r in sent))
         self._progress.update(len(responses), failed=failed)
         return [
             PredictionResult(req, resp, self.settings.served_name) for req, resp in zip(batch, responses, strict=True)

@@ -170,3 +170,8 @@ def write_manifest(output_dir: str, manifest: dict[str, Any]) -> str:
     if FileSystems.exists(stats_dir):
         FileSystems.delete([stats_dir])
     return path
+
+
+def read_manifest(output_dir: str) -> dict[str, Any]:
+    with FileSystems.open(FileSystems.join(output_dir, MANIFEST)) as f:
+        return json.loads(f.read().decode("utf-8"))

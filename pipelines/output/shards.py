@@ -124,17 +124,69 @@ class WriteShards(beam.PTransform):
         )
 
 
-def prepare_output(output: str, overwrite: bool) -> None:
-    """Make sure `output` is absent or empty; with `overwrite`, delete what is there."""
-    if not FileSystems.exists(output):
-        return
-    local = "://" not in output
-    if local and os.path.isdir(output) and not os.listdir(output):
-        return
-    if not overwrite:
-        what = "a finished dataset" if FileSystems.exists(FileSystems.join(output, "manifest.json")) else "files"
-        raise InputError(output, "<folder>", f"output folder already holds {what}; pass --overwrite to replace it")
-    if local:
-        shutil.rmtree(output)
+RUN_MARKER = "run.json"
+
+
+def _delete(path: str) -> None:
+    if "://" not in path:
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     else:
-        FileSystems.delete([output])
+        FileSystems.delete([path])
+
+
+def _read_marker(output: str) -> dict | None:
+    path = FileSystems.join(output, RUN_MARKER)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def prepare_output(output: str, overwrite: bool, run_identity: dict | None = None, resume: bool = False) -> bool:
+    """Make `output` ready for a run whose identity (config, taxonomy and rules hashes, ...) is
+    `run_identity`, recorded in `run.json` so that a later `resume` can tell it is the same run.
+
+    - absent or empty: created, the identity written;
+    - `overwrite`: everything in it deleted first;
+    - `resume`: it must hold the same run; everything but `run.json` is deleted (the run is
+      re-executed, reusing the LLM answer cache) unless the run had finished, in which case
+      nothing is touched and True is returned;
+    - otherwise: an error naming the way out.
+    Returns True when the folder already holds this run, finished."""
+    local = "://" not in output
+    exists = FileSystems.exists(output) and not (local and os.path.isdir(output) and not os.listdir(output))
+    if exists and resume:
+        marker = _read_marker(output)
+        if marker is None:
+            raise InputError(output, "<folder>", f"nothing to resume: no {RUN_MARKER} (not made by build_dataset)")
+        if run_identity is not None and marker != run_identity:
+            diff = sorted(k for k in set(marker) | set(run_identity) if marker.get(k) != run_identity.get(k))
+            raise InputError(
+                output, RUN_MARKER, f"the folder holds a different run (differs in: {', '.join(diff)}); cannot resume"
+            )
+        if FileSystems.exists(FileSystems.join(output, "manifest.json")):
+            return True
+        if local:
+            for name in os.listdir(output):
+                if name != RUN_MARKER:
+                    _delete(os.path.join(output, name))
+        else:
+            found = FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list
+            stale = [m.path for m in found if not m.path.endswith("/" + RUN_MARKER)]
+            if stale:
+                FileSystems.delete(stale)
+        return False
+    if exists and not overwrite:
+        what = "a finished dataset" if FileSystems.exists(FileSystems.join(output, "manifest.json")) else "files"
+        raise InputError(
+            output,
+            "<folder>",
+            f"output folder already holds {what}; pass --resume to continue that run or --overwrite to replace it",
+        )
+    if exists:
+        _delete(output)
+    if run_identity is not None:
+        if local:
+            os.makedirs(output, exist_ok=True)
+        write_bytes_atomically(FileSystems.join(output, RUN_MARKER), json.dumps(run_identity, indent=2).encode())
+    return False
