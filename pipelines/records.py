@@ -14,7 +14,9 @@ import pyarrow as pa
 
 from pipelines.taxonomy.model import Taxonomy
 
-SCHEMA_VERSION = "1.2"  # 1.1: generation.llm_calls, candidates, iteration, exemplar_ids; 1.2: validation, rejected.rule
+# 1.1: generation.llm_calls, candidates, iteration, exemplar_ids; 1.2: validation, rejected.rule;
+# 1.3: the dialogues and dialogues_rejected datasets
+SCHEMA_VERSION = "1.3"
 
 # Rejection reason codes, one per stage that can drop a record.
 REASON_LLM_ERROR = "llm_error"
@@ -37,6 +39,20 @@ REASONS = (
 
 def persona_id(seed: int, index: int) -> str:
     return f"p-{seed}-{index:07d}"
+
+
+def dialogue_id(seed: int, index: int) -> str:
+    return f"d-{seed}-{index:07d}"
+
+
+def record_id(record: dict[str, Any]) -> str:
+    """The id of a persona or a dialogue record."""
+    return record["persona_id"] if "persona_id" in record else record["dialogue_id"]
+
+
+def record_index(record: dict[str, Any]) -> int:
+    """The planned index of a persona or a dialogue record (its shard, its tie-break)."""
+    return int(record["persona_index"] if "persona_index" in record else record["dialogue_index"])
 
 
 FINDING = pa.struct(
@@ -107,20 +123,45 @@ def persona_schema(taxonomy: Taxonomy) -> pa.Schema:
     )
 
 
-REJECTED_SCHEMA = pa.schema(
+def _rejected_schema(kind: str) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(f"{kind}_id", pa.string(), nullable=False),
+            pa.field(f"{kind}_index", pa.int64(), nullable=False),
+            pa.field("quota_cell", pa.string()),
+            pa.field("stage", pa.string(), nullable=False),
+            pa.field("reason", pa.string(), nullable=False),
+            pa.field("message", pa.string(), nullable=False),
+            pa.field("rule", pa.string()),  # the failed rule's id, or the JSON path a schema error is at
+            pa.field("duplicate_of", pa.string()),
+            pa.field("similarity", pa.float64()),
+            pa.field("record_json", pa.string(), nullable=False),
+        ],
+        metadata={
+            "schema_version": SCHEMA_VERSION,
+            "dataset": "rejected" if kind == "persona" else "dialogues_rejected",
+        },
+    )
+
+
+REJECTED_SCHEMA = _rejected_schema("persona")
+DIALOGUES_REJECTED_SCHEMA = _rejected_schema("dialogue")
+
+TURN = pa.struct([("speaker", pa.string()), ("name", pa.string()), ("text", pa.string())])
+DIALOGUE_SCHEMA = pa.schema(
     [
-        pa.field("persona_id", pa.string(), nullable=False),
-        pa.field("persona_index", pa.int64(), nullable=False),
-        pa.field("quota_cell", pa.string()),
-        pa.field("stage", pa.string(), nullable=False),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("message", pa.string(), nullable=False),
-        pa.field("rule", pa.string()),  # the failed rule's id, or the JSON path a schema error is at
-        pa.field("duplicate_of", pa.string()),
-        pa.field("similarity", pa.float64()),
-        pa.field("record_json", pa.string(), nullable=False),
+        pa.field("dialogue_id", pa.string(), nullable=False),
+        pa.field("dialogue_index", pa.int64(), nullable=False),
+        pa.field("persona_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("scenario", pa.struct([("id", pa.string()), ("description", pa.string())]), nullable=False),
+        pa.field("pairing", pa.string(), nullable=False),
+        pa.field("turns", pa.list_(TURN), nullable=False),
+        pa.field("critic", CRITIC, nullable=False),
+        pa.field("generation", GENERATION, nullable=False),
+        pa.field("validation", VALIDATION, nullable=False),
+        pa.field("provenance", PROVENANCE, nullable=False),
     ],
-    metadata={"schema_version": SCHEMA_VERSION, "dataset": "rejected"},
+    metadata={"schema_version": SCHEMA_VERSION, "dataset": "dialogues"},
 )
 
 
@@ -135,9 +176,10 @@ def rejection(
 ) -> dict[str, Any]:
     """A rejected-records row: what was dropped, where, why, and the record itself for debugging."""
     body = {k: v for k, v in record.items() if not k.startswith("_")}
+    kind = "persona" if "persona_id" in record else "dialogue"
     return {
-        "persona_id": record["persona_id"],
-        "persona_index": int(record["persona_index"]),
+        f"{kind}_id": record_id(record),
+        f"{kind}_index": record_index(record),
         "quota_cell": record.get("quota_cell"),
         "stage": stage,
         "reason": reason,

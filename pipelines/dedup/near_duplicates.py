@@ -17,7 +17,7 @@ import apache_beam as beam
 import numpy as np
 
 from pipelines.dedup.embed import dedup_text
-from pipelines.records import REASON_DUPLICATE_EXACT, REASON_DUPLICATE_NEAR, rejection
+from pipelines.records import REASON_DUPLICATE_EXACT, REASON_DUPLICATE_NEAR, record_id, record_index, rejection
 
 REJECTED = "rejected"
 
@@ -29,7 +29,7 @@ def normalised_hash(text: str) -> str:
 
 
 def priority(record: dict[str, Any]) -> tuple[float, int]:
-    return (-float(record.get("critic", {}).get("score", 0.0)), int(record["persona_index"]))
+    return (-float(record.get("critic", {}).get("score", 0.0)), record_index(record))
 
 
 def find_duplicates(
@@ -80,7 +80,7 @@ class _DedupGroup(beam.DoFn):
 
     def process(self, keyed: tuple[Any, Iterable[dict[str, Any]]]) -> Iterator[Any]:
         _, group = keyed
-        records = sorted(group, key=lambda r: int(r["persona_index"]))
+        records = sorted(group, key=record_index)
         dropped = find_duplicates(records, self.threshold, self.text_key)
         for pos, record in enumerate(records):
             if pos not in dropped:
@@ -89,10 +89,10 @@ class _DedupGroup(beam.DoFn):
             reason, survivor, sim = dropped[pos]
             kept = records[survivor]
             relation = "identical to" if reason == REASON_DUPLICATE_EXACT else f"cosine similarity {sim:.3f} with"
-            message = f"{relation} {kept['persona_id']}"
+            message = f"{relation} {record_id(kept)}"
             yield beam.pvalue.TaggedOutput(
                 REJECTED,
-                rejection(record, "deduplicate", reason, message, duplicate_of=kept["persona_id"], similarity=sim),
+                rejection(record, "deduplicate", reason, message, duplicate_of=record_id(kept), similarity=sim),
             )
 
 

@@ -22,13 +22,13 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 
-from pipelines.critique.experts import ExpertResult, clean_text, combine
+from pipelines.critique.experts import ExpertResult, Verdict, clean_text, combine
 from pipelines.critique.llm_judge import EXPERT as JUDGE_EXPERT
 from pipelines.critique.llm_judge import judge_request, parse_grades
 from pipelines.critique.select import best_candidate, critique_candidates, revision_instructions
 from pipelines.generation.llm import ChatRequest, ChatResponse, LLMSettings, chat_handler, request_seed
 from pipelines.generation.prompts import get_template
-from pipelines.records import REASON_CRITIC, REASON_LLM_ERROR, rejection
+from pipelines.records import REASON_CRITIC, REASON_LLM_ERROR, record_id, record_index, rejection
 
 REJECTED = "rejected"
 REVISE = "revise"
@@ -77,17 +77,54 @@ def _account(spec: dict[str, Any], response: ChatResponse) -> dict[str, Any]:
     return state
 
 
-class ScoreCandidates(beam.DoFn):
-    """PredictionResult -> the persona with its candidates scored by the rule-based experts
-    (`_scored`: [(text, finish_reason, verdict)]), or a rejection when the call failed."""
+class PersonaTask:
+    """What the Generator-Critic loop needs to know about persona narratives. The loop itself
+    (candidates, critique, selection, revision, exemplars) is the same for every kind of record;
+    a task says how to prompt, how to critique and where the accepted text goes."""
 
-    def __init__(self, model_name: str, gen: dict[str, Any], critic: dict[str, Any], iteration: int):
-        self.model_name = model_name
+    kind = "persona"
+    stage_prefix = ""  # LLM stages: generate, revise, judge
+    metrics_ns = "generator"
+
+    def __init__(self, gen: dict[str, Any], critic: dict[str, Any]):
         self.gen = dict(gen)
         self.critic = dict(critic)
+
+    def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
+        return build_request(spec, self.gen, seed, use_prefill, exemplars)
+
+    def clean(self, text: str, finish_reason: str | None) -> str:
+        return clean_text(text, finish_reason)
+
+    def critique(self, texts: list[str], spec: dict[str, Any], exemplars) -> list[Verdict]:
+        return critique_candidates(texts, spec["_attrs"], self.critic, exemplars or ())
+
+    def instructions(self, verdict: Verdict, spec: dict[str, Any]) -> list[str]:
+        return revision_instructions(verdict, spec["_attrs"], self.critic)
+
+    def accept(self, spec: dict[str, Any], text: str) -> None:
+        spec["narrative"] = text
+
+    def exemplar(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "persona_id": record["persona_id"],
+            "_attrs": record["_attrs"],
+            "narrative": record["narrative"],
+            "score": record["critic"]["score"],
+        }
+
+
+class ScoreCandidates(beam.DoFn):
+    """PredictionResult -> the record with its candidates scored by the rule-based experts
+    (`_scored`: [(text, finish_reason, verdict)]), or a rejection when the call failed."""
+
+    def __init__(self, model_name: str, task, iteration: int):
+        self.model_name = model_name
+        self.task = task
+        self.gen = task.gen
         self.iteration = iteration
-        self._personas = Metrics.counter("generator", f"iter{iteration}_personas")
-        self._rejected = Metrics.counter("generator", f"iter{iteration}_rejected")
+        self._personas = Metrics.counter(task.metrics_ns, f"iter{iteration}_personas")
+        self._rejected = Metrics.counter(task.metrics_ns, f"iter{iteration}_rejected")
 
     def process(self, result: PredictionResult, exemplars: list[dict[str, Any]] | None = None) -> Iterator[Any]:
         request: ChatRequest = result.example
@@ -104,7 +141,7 @@ class ScoreCandidates(beam.DoFn):
             self._rejected.inc()
             yield beam.pvalue.TaggedOutput(REJECTED, rejection(spec, "generate", REASON_LLM_ERROR, response.error))
             return
-        texts = [clean_text(text or "", reason) for text, reason in response.choices]
+        texts = [self.task.clean(text or "", reason) for text, reason in response.choices]
         kept = [(t, reason) for t, (_, reason) in zip(texts, response.choices, strict=True) if t]
         if not kept:
             self._rejected.inc()
@@ -112,7 +149,7 @@ class ScoreCandidates(beam.DoFn):
             message = f"empty answer (finish_reason={','.join(reasons)}, {response.completion_tokens} tokens)"
             yield beam.pvalue.TaggedOutput(REJECTED, rejection(spec, "generate", REASON_LLM_ERROR, message))
             return
-        verdicts = critique_candidates([t for t, _ in kept], spec["_attrs"], self.critic, exemplars or ())
+        verdicts = self.task.critique([t for t, _ in kept], spec, exemplars)
         spec["_scored"] = [(t, reason, v) for (t, reason), v in zip(kept, verdicts, strict=True)]
         yield spec
 
@@ -149,15 +186,16 @@ class ApplyJudgement(beam.DoFn):
 
 
 class Decide(beam.DoFn):
-    """A persona's scored candidates -> accepted record | revision request | rejection."""
+    """A record's scored candidates -> accepted record | revision request | rejection."""
 
-    def __init__(self, model_name: str, gen: dict[str, Any], critic: dict[str, Any], iteration: int, final: bool):
+    def __init__(self, model_name: str, task, iteration: int, final: bool):
         self.model_name = model_name
-        self.gen = dict(gen)
-        self.critic = dict(critic)
+        self.task = task
+        self.gen = task.gen
+        self.critic = task.critic
         self.iteration = iteration
         self.final = final
-        ns = "generator"
+        ns = task.metrics_ns
         self._candidates = Metrics.counter(ns, f"iter{iteration}_candidates")
         self._candidates_passed = Metrics.counter(ns, f"iter{iteration}_candidates_passed")
         self._score_milli = Metrics.counter(ns, f"iter{iteration}_candidate_score_milli")
@@ -183,8 +221,8 @@ class Decide(beam.DoFn):
         )
         spec["critic"] = verdict.as_record()
         if verdict.passed:
-            Metrics.counter("generator", f"iter{self.iteration}_accepted_round{round_}").inc()
-            spec["narrative"] = text
+            Metrics.counter(self.task.metrics_ns, f"iter{self.iteration}_accepted_round{round_}").inc()
+            self.task.accept(spec, text)
             spec.pop("_gen", None)
             yield spec
             return
@@ -195,7 +233,7 @@ class Decide(beam.DoFn):
             detail = "; ".join(f"{f.expert}/{f.code}: {f.message}" for f in errors) or (
                 f"score {verdict.score:.2f} below threshold {self.critic['threshold']}"
             )
-            spec["narrative"] = text
+            self.task.accept(spec, text)
             spec["critic_history"] = history
             spec.pop("_gen", None)
             message = f"no candidate passed after {round_} revision(s); best: {detail}"
@@ -204,7 +242,7 @@ class Decide(beam.DoFn):
         state.update(
             round=round_ + 1,
             draft=text,
-            instructions=revision_instructions(verdict, spec["_attrs"], self.critic),
+            instructions=self.task.instructions(verdict, spec),
             history=history,
         )
         spec["_gen"] = state
@@ -230,7 +268,7 @@ def generation_record(
         "llm_calls": int(state["calls"]),
         "candidates": int(candidates),
         "iteration": iteration,
-        "exemplar_ids": [e["persona_id"] for e in exemplars or ()],
+        "exemplar_ids": [record_id(e) for e in exemplars or ()],
     }
 
 
@@ -256,29 +294,23 @@ class Infer(beam.PTransform):
 
 
 def _exemplar_key(record: dict[str, Any]) -> tuple[float, int]:
-    return (float(record["critic"]["score"]), -int(record["persona_index"]))
+    return (float(record["critic"]["score"]), -record_index(record))
 
 
-def pick_exemplars(best_per_cell: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
-    """The `count` highest-scoring accepted narratives, at most one per quota cell (ties: lower index)."""
+def pick_exemplars(best_per_cell: list[dict[str, Any]], count: int, task=None) -> list[dict[str, Any]]:
+    """The `count` highest-scoring accepted records, at most one per quota cell (ties: lower index)."""
     chosen = sorted(best_per_cell, key=_exemplar_key, reverse=True)[:count]
-    return [
-        {
-            "persona_id": r["persona_id"],
-            "_attrs": r["_attrs"],
-            "narrative": r["narrative"],
-            "score": r["critic"]["score"],
-        }
-        for r in chosen
-    ]
+    task = task or PersonaTask({}, {})
+    return [task.exemplar(r) for r in chosen]
 
 
 class SelectExemplars(beam.PTransform):
     """accepted records -> a singleton list of few-shot exemplars, spread over quota cells."""
 
-    def __init__(self, count: int):
+    def __init__(self, count: int, task=None):
         super().__init__()
         self.count = count
+        self.task = task
 
     def expand(self, accepted):
         return (
@@ -287,7 +319,7 @@ class SelectExemplars(beam.PTransform):
             | "BestPerCell" >> beam.CombinePerKey(lambda rs: max(rs, key=_exemplar_key, default=None))
             | "Records" >> beam.Values()
             | "All" >> beam.combiners.ToList()
-            | "Pick" >> beam.Map(pick_exemplars, self.count)
+            | "Pick" >> beam.Map(pick_exemplars, self.count, self.task)
         )
 
 
@@ -302,9 +334,11 @@ class GeneratorCritic(beam.PTransform):
         seed: int,
         expected_total: int | None = None,
         judge_settings: LLMSettings | None = None,
+        task=None,
     ):
         super().__init__()
         self.settings = settings
+        self.task = task or PersonaTask(gen, critic)
         self.gen = dict(gen)
         self.critic = dict(critic)
         self.seed = seed
@@ -315,7 +349,7 @@ class GeneratorCritic(beam.PTransform):
         ex = self.gen["exemplars"]
         iterations, fraction = int(ex["iterations"]), float(ex["pilot_fraction"])
         parts = specs | "SplitIterations" >> beam.Partition(
-            lambda spec, n: iteration_of(int(spec["persona_index"]), iterations, fraction), iterations + 1
+            lambda spec, n: iteration_of(record_index(spec), iterations, fraction), iterations + 1
         )
         accepted, rejected = [], []
         exemplars = None
@@ -324,7 +358,7 @@ class GeneratorCritic(beam.PTransform):
             accepted.append(acc)
             rejected.append(rej)
             if t < iterations:
-                exemplars = acc | f"Exemplars{t}" >> SelectExemplars(int(ex["count"]))
+                exemplars = acc | f"Exemplars{t}" >> SelectExemplars(int(ex["count"]), self.task)
         return (
             accepted | "AllAccepted" >> beam.Flatten(),
             rejected | "AllRejected" >> beam.Flatten(),
@@ -336,18 +370,16 @@ class GeneratorCritic(beam.PTransform):
         pending = specs
         accepted, rejected = [], []
         for r in range(rounds):
-            stage = "generate" if r == 0 else "revise"
+            stage = self.task.stage_prefix + ("generate" if r == 0 else "revise")
             handler = chat_handler(self.settings, stage=stage, expected_total=self.expected_total if r == 0 else None)
             label = f"Iter{t}Round{r}"
             name = self.settings.served_name
             scored = (
                 pending
-                | f"{label}Prompts" >> beam.Map(build_request, self.gen, self.seed, self.settings.prefill, *side)
+                | f"{label}Prompts" >> beam.Map(self.task.request, self.seed, self.settings.prefill, *side)
                 | f"{label}LLM" >> Infer(handler)
                 | f"{label}Score"
-                >> beam.ParDo(ScoreCandidates(name, self.gen, self.critic, t), *side).with_outputs(
-                    REJECTED, main="scored"
-                )
+                >> beam.ParDo(ScoreCandidates(name, self.task, t), *side).with_outputs(REJECTED, main="scored")
             )
             rejected.append(scored[REJECTED])
             candidates = scored.scored
@@ -356,7 +388,7 @@ class GeneratorCritic(beam.PTransform):
                     self.judge_settings, self.critic, self.seed
                 )
             out = candidates | f"{label}Decide" >> beam.ParDo(
-                Decide(name, self.gen, self.critic, t, final=r == rounds - 1), *side
+                Decide(name, self.task, t, final=r == rounds - 1), *side
             ).with_outputs(REJECTED, REVISE, main="accepted")
             accepted.append(out.accepted)
             rejected.append(out[REJECTED])

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.errors import InputError
+from pipelines.records import record_index
 
 STATS_DIR = "_stats"
 
@@ -82,7 +83,7 @@ class _WriteShard(beam.DoFn):
 
     def process(self, keyed: tuple[int, Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
         shard, rows = keyed
-        rows = sorted(rows, key=lambda r: int(r["persona_index"]))
+        rows = sorted(rows, key=record_index)
         yield write_shard(
             self.output_dir,
             self.dataset,
@@ -94,7 +95,8 @@ class _WriteShard(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """rows (dicts matching `schema`, with `persona_index`) -> Parquet shards + shard stats."""
+    """rows (dicts matching `schema`, with `persona_index` or `dialogue_index`) -> Parquet shards
+    + shard stats."""
 
     def __init__(
         self,
@@ -117,7 +119,7 @@ class WriteShards(beam.PTransform):
         r = self.rows_per_shard
         return (
             rows
-            | "KeyByShard" >> beam.Map(lambda row: (int(row["persona_index"]) // r, row))
+            | "KeyByShard" >> beam.Map(lambda row: (record_index(row) // r, row))
             | "GroupShards" >> beam.GroupByKey()
             | "WriteShard"
             >> beam.ParDo(_WriteShard(self.output_dir, self.dataset, self.schema, self.compression, self.count_keys))
