@@ -26,13 +26,16 @@ from pipelines.cli import cli_main
 from pipelines.config import RunConfig, judge_llm, load_config
 from pipelines.dedup.embed import EmbedRecords, resolve_embedding_model
 from pipelines.dedup.near_duplicates import DeduplicateGlobally
+from pipelines.dialogue.pairing import PairPersonas, Scenario, load_scenarios
+from pipelines.dialogue.task import SPC_COLUMNS, DialogueTask, TurnByTurnDialogueTask, spc_row
+from pipelines.dialogue.task import TEMPLATE_ID as DIALOGUE_TEMPLATE_ID
 from pipelines.errors import InputError
 from pipelines.generation.llm import LLMSettings
 from pipelines.generation.prompts import get_template
 from pipelines.generation.transforms import GeneratorCritic
 from pipelines.output.manifest import build_manifest, read_manifest, write_manifest
-from pipelines.output.shards import WriteShards, prepare_output
-from pipelines.records import REJECTED_SCHEMA, persona_schema
+from pipelines.output.shards import WriteCsv, WriteShards, prepare_output
+from pipelines.records import DIALOGUE_SCHEMA, DIALOGUES_REJECTED_SCHEMA, REJECTED_SCHEMA, persona_schema
 from pipelines.sampling import Population, SampleAttributes, index_ranges, population
 from pipelines.taxonomy import QuotaPlan, Taxonomy
 from pipelines.validation.rules import RuleSet, load_rules
@@ -52,6 +55,7 @@ class RunContext:
     output: str
     rules: RuleSet
     judge: LLMSettings | None = None  # the LLM judge expert's model, when it is on
+    scenarios: tuple[Scenario, ...] = ()  # dialogue scenarios, when dialogues are on
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -147,6 +151,9 @@ def prepare_context(args: argparse.Namespace) -> RunContext:
 
         prepare()
     rules = load_rules(config.rules_files())
+    scenarios: tuple[Scenario, ...] = ()
+    if config["dialogues"]["enabled"]:
+        scenarios = load_scenarios(config.resolve([config["dialogues"]["scenarios"]])[0])
     llm = LLMSettings.from_config(config["llm"])
     if llm.backend == "openai":
         check_endpoint(llm, config.source, "$.llm")
@@ -156,7 +163,7 @@ def prepare_context(args: argparse.Namespace) -> RunContext:
         if judge.backend == "openai":
             check_endpoint(judge, config.source, "$.critic.llm_judge.llm")
     output = args.output or os.path.join("output", config["run"]["name"])
-    return RunContext(config, pop, llm, output, rules, judge)
+    return RunContext(config, pop, llm, output, rules, judge, scenarios)
 
 
 def check_endpoint(llm: LLMSettings, source: str, where: str) -> None:
@@ -222,6 +229,69 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
             ctx.output,
             "rejected",
             REJECTED_SCHEMA,
+            out["rows_per_shard"],
+            out["compression"],
+            ("reason", "stage", "rule"),
+        )
+    )
+    if cfg["dialogues"]["enabled"]:
+        build_dialogues(deduped.kept, ctx, provenance)
+
+
+def build_dialogues(personas, ctx: RunContext, provenance: dict[str, Any]) -> None:
+    """Accepted personas -> pairs -> Generator-Critic dialogues -> validate -> dedup -> Parquet
+    (+ the Synthetic-Persona-Chat export), with every dropped dialogue in dialogues_rejected."""
+    cfg, d = ctx.config, ctx.config["dialogues"]
+    gen = {
+        "prompt_template": DIALOGUE_TEMPLATE_ID,
+        "candidates": d["candidates"],
+        "max_revisions": d["max_revisions"],
+        "exemplars": {"iterations": 0, "pilot_fraction": 0.1, "count": 0},
+    }
+    if d["mode"] == "turns":
+        task = TurnByTurnDialogueTask(gen, d["critic"], d["turns"], d["turn_max_tokens"])
+    else:
+        task = DialogueTask(gen, d["critic"], d["turns"], d["max_tokens"], structured=d["structured_output"])
+    specs = (
+        personas
+        | "PairPersonas" >> PairPersonas(d["pairing"], d["per_persona"], ctx.seed, ctx.scenarios)
+        | "DialogueProvenance" >> beam.Map(lambda r, prov: {**r, "provenance": prov}, provenance)
+    )
+    generated = specs | "DialogueGeneratorCritic" >> GeneratorCritic(
+        ctx.llm, task.gen, task.critic, ctx.seed, task=task
+    )
+    validated = generated[0] | "ValidateDialogues" >> beam.ParDo(
+        ValidateRecords("dialogue", ctx.rules, "dialogue")
+    ).with_outputs("rejected", main="valid")
+    dedup_cfg = cfg["dedup"]
+    deduped = (
+        validated.valid
+        | "EmbedDialogues" >> EmbedRecords(dedup_cfg["embedding_model"], dedup_cfg["batch_size"], text_key="_text")
+        | "DeduplicateDialogues" >> DeduplicateGlobally(dedup_cfg["threshold"], text_key="_text")
+    )
+    out = cfg["output"]
+    if d["export_spc"]:
+        (
+            deduped.kept
+            | "ToSPC" >> beam.Map(spc_row)
+            | "WriteSPC" >> WriteCsv(ctx.output, "export/synthetic_persona_chat", SPC_COLUMNS)
+        )
+    (
+        deduped.kept
+        | "DialogueRows" >> beam.Map(public_view)
+        | "WriteDialogues"
+        >> WriteShards(
+            ctx.output, "dialogues", DIALOGUE_SCHEMA, out["rows_per_shard"], out["compression"], ("pairing",)
+        )
+    )
+    (
+        (generated[1], validated.rejected, deduped.rejected)
+        | "AllRejectedDialogues" >> beam.Flatten()
+        | "WriteRejectedDialogues"
+        >> WriteShards(
+            ctx.output,
+            "dialogues_rejected",
+            DIALOGUES_REJECTED_SCHEMA,
             out["rows_per_shard"],
             out["compression"],
             ("reason", "stage", "rule"),

@@ -67,6 +67,10 @@ def facts_of(messages: list[dict[str, str]]) -> dict[str, str]:
     return {}
 
 
+def is_dialogue(messages: list[dict[str, str]]) -> bool:
+    return any(m["role"] == "user" and "Situation:" in m["content"] for m in messages[-3:])
+
+
 def is_revision(messages: list[dict[str, str]]) -> bool:
     return messages[-1]["role"] == "user" and "Fix these problems" in messages[-1]["content"]
 
@@ -86,6 +90,88 @@ def narrative(facts: dict[str, str]) -> str:
         f"and {her} way of talking is {facts.get('Way of talking', 'plain')}. Family life: "
         f"{facts.get('Family', 'private')}."
     )
+
+
+TURN_LINES = (
+    (
+        "Hi, I'm {first}. I work as a {job}, so my days are long.",
+        "Morning! {first}, by the way. I'm a {job} in {city}.",
+        "Is this seat taken? I'm {first}, I just finished a shift as a {job}.",
+        "You look familiar. I'm {first}, the {job} from the corner building.",
+        "Sorry to interrupt, I'm {first}. Being a {job} makes me talk to strangers.",
+    ),
+    (
+        "Nice to meet you, {other}. What do you do when you are not working?",
+        "Good to meet you, {other}. Do you live around here?",
+        "Hello {other}. I have been in {city} for years, and you?",
+        "Pleased to meet you, {other}. Busy week?",
+        "Oh hi {other}. I was just thinking about my plans for the evening.",
+    ),
+    (
+        "Mostly {hobby}. It keeps me sane. How about you, any plans for the weekend?",
+        "I spend my free time on {hobby}, honestly it is the best part of my week.",
+        "When I can, {hobby}. My friends say I talk about it too much.",
+        "Whatever time is left goes to {hobby}. What keeps you busy?",
+        "I got into {hobby} last year and now I cannot stop.",
+    ),
+    (
+        "Not much. Honestly I have been thinking about changing jobs lately.",
+        "I want to visit my family, it has been months since I saw them.",
+        "My weekends are quiet, I cook and catch up on sleep.",
+        "I am trying to save money, so mostly staying in.",
+        "Probably a long walk by the river if the weather holds.",
+    ),
+    (
+        "That sounds like a big step. What would you do instead?",
+        "I understand that. Family matters more than anything.",
+        "Sleep is underrated. I never get enough of it.",
+        "Saving is hard with prices going up like this.",
+        "The river path is lovely in the evening light.",
+    ),
+    (
+        "Something closer to home. Anyway, it was good talking to you.",
+        "We will see how it goes. Thanks for listening.",
+        "I should go, but this was a nice chat.",
+        "Exactly. Well, I need to run, take care.",
+        "True. Let's talk again some time.",
+    ),
+)
+
+
+def _variant(*parts: str) -> int:
+    return int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:8], 16)
+
+
+def dialogue_people(prompt: str) -> list[dict[str, str]]:
+    people = []
+    for line in re.findall(r"^Person \d: (.*)$", prompt, re.MULTILINE):
+        people.append(dict(part.split(": ", 1) for part in line.split("; ") if ": " in part))
+    return people
+
+
+def dialogue_answer(messages: list[dict[str, str]], fault: str | None) -> str:
+    """A conversation between the two people of the last "Person 1/2" prompt, with the number of
+    turns it asks for; under the fault "dialogue_echo" the third turn repeats the second."""
+    prompt = next(m["content"] for m in reversed(messages) if m["role"] == "user" and "Person 1:" in m["content"])
+    people = dialogue_people(prompt)
+    turns = int(re.search(r"exactly (\d+) turns", messages[-1]["content"]).group(1))
+    firsts = [p["Name"].split()[0] for p in people]
+    lines = []
+    for t in range(turns):
+        me, other = people[t % 2], firsts[(t + 1) % 2]
+        slot = TURN_LINES[t % len(TURN_LINES)]
+        text = slot[_variant(me["Name"], other, str(t)) % len(slot)].format(
+            first=firsts[t % 2],
+            job=me.get("Occupation", "clerk").split(",")[0].lower(),
+            hobby=me.get("Hobbies", "walking").split(" and ")[0],
+            city=me.get("Lives in", "town").split(",")[0],
+            other=other,
+        )
+        revised = is_revision(messages) or "avoid them" in messages[-1]["content"]
+        if fault == "dialogue_echo" and t == 2 and not revised:
+            text = lines[1].split(": ", 1)[1]
+        lines.append(f"{firsts[t % 2]}: {text}")
+    return "\n".join(lines)
 
 
 def judge_answer(prompt: str, fault: str | None) -> str:
@@ -128,9 +214,12 @@ class FakeOpenAI:
         model: str = "fake-model",
         outage: int = 0,
         chaos: float = 0.0,
+        dialogue_fault_for: Callable[[list[dict[str, str]]], str | None] | None = None,
         timeout_s: float = 3.0,
     ):
         self.chaos = chaos
+        self.dialogue_fault_for = dialogue_fault_for or (lambda people: None)
+        self.dialogue_requests: list[dict[str, Any]] = []
         self.timeout_s = timeout_s  # how long a "timeout" fault stalls before answering
         self.attempts: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
@@ -186,6 +275,25 @@ class FakeOpenAI:
         return status, payload, headers
 
     def _answer_normally(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if is_dialogue(body["messages"]):
+            with self._lock:
+                self.dialogue_requests.append(body)
+            people = dialogue_people(
+                next(m["content"] for m in reversed(body["messages"]) if "Person 1:" in m["content"])
+            )
+            fault = self.dialogue_fault_for(people)
+            n = int(body.get("n") or 1)
+            text = dialogue_answer(body["messages"], fault)
+            last = body["messages"][-1]["content"]
+            if "Write only the next line" in last:  # one turn at a time
+                so_far = last.split("Conversation so far:\n", 1)[1].split("\n\nWrite only", 1)[0]
+                done = 0 if so_far == "(nothing yet)" else len(so_far.splitlines())
+                text = text.splitlines()[done]  # with its label, which the pipeline strips
+            elif body.get("response_format"):  # structured: one property per turn, as the schema names them
+                keys = body["response_format"]["json_schema"]["schema"]["required"]
+                said = [line.split(": ", 1)[1] for line in text.splitlines()]
+                text = json.dumps(dict(zip(keys, said, strict=True)))
+            return 200, completion(body, [text] * n, 1), {}
         facts = facts_of(body["messages"])
         name = facts.get("Name", "")
         fault = self.fault_for(facts)

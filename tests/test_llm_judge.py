@@ -95,6 +95,7 @@ llm: {{backend: openai, base_url: "{base_url}", model: fake-model, concurrency: 
        request_timeout_s: 20{extra}}}
 generation: {{exemplars: {{iterations: 0}}}}
 output: {{report: false}}
+dialogues: {{enabled: false}}
 critic: {{min_words: 20, max_words: 200, threshold: 0.6, novelty_threshold: 0.99,
          llm_judge: {{enabled: true, min_score: 0.5}}}}
 """,

@@ -35,6 +35,7 @@ llm: {{backend: openai, base_url: "{base_url}", model: fake-model, api_key_env: 
        concurrency: 4, max_retries: {retries}, request_timeout_s: {timeout}}}
 critic: {{min_words: 20, max_words: 200, threshold: 0.6}}
 output: {{rows_per_shard: 10, report: false}}
+dialogues: {{enabled: false}}
 """,
     )
 

@@ -158,14 +158,23 @@ def good_persona() -> dict:
 
 
 def good_dialogue() -> dict:
+    """A dialogue record as the pipeline writes it (schemas/dialogue.schema.json)."""
+    persona = good_persona()
+    a, b = "p-20261123-0000007", "p-20261123-0000008"
     return {
-        "dialogue_id": "d-1",
-        "persona_ids": ["p-20261123-0000007", "p-20261123-0000008"],
-        "scenario": "two neighbours plan a street party",
+        "dialogue_id": "d-20261123-0000001",
+        "dialogue_index": 1,
+        "persona_ids": [a, b],
+        "scenario": {"id": "shared_task", "description": "Two neighbours plan a street party."},
+        "pairing": "random_within_strata",
         "turns": [
-            {"speaker": "A", "text": "Shall we close the street on Saturday?"},
-            {"speaker": "B", "text": "Only if you bring the cake."},
+            {"speaker": a, "name": "Łucja Nowak", "text": "Shall we close the street on Saturday?"},
+            {"speaker": b, "name": "Tomasz Wójcik", "text": "Only if you bring the cake."},
         ],
+        "critic": persona["critic"],
+        "generation": {**persona["generation"], "prompt_template_id": "dialogue_v1"},
+        "validation": persona["validation"],
+        "provenance": persona["provenance"],
     }
 
 
@@ -252,7 +261,7 @@ def test_dialogue_turns_are_checked_with_macros(tmp_path):
     dialogue = good_dialogue()
     assert not_passed(rs, dialogue, "dialogue") == {}
     assert rs.evaluate(good_persona(), "persona") == []  # no persona-scope rules here
-    dialogue["turns"].append({"speaker": "B", "text": "   "})
+    dialogue["turns"].append({**dialogue["turns"][-1], "text": "   "})  # the same speaker again, saying nothing
     assert not_passed(rs, dialogue, "dialogue") == {"no_empty_turn": FAILED, "alternate": FAILED}
 
 
@@ -721,7 +730,7 @@ def test_validate_cli_warnings_do_not_fail(tmp_path, capsys):
 
 
 def test_validate_cli_checks_dialogues_with_dialogue_rules(tmp_path, capsys):
-    bad = good_dialogue() | {"dialogue_id": "d-2", "turns": [{"speaker": "A", "text": "Hi."}]}
+    bad = good_dialogue() | {"dialogue_id": "d-2", "turns": [{"speaker": "A", "name": "A", "text": "Hi."}]}
     root = write_dataset(tmp_path / "ds", [good_persona()], [good_dialogue(), bad])
     assert validate.main([root]) == 1
     out = capsys.readouterr().out

@@ -16,7 +16,7 @@ import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,9 @@ class Finding:
     message: str
     attribute: str | None = None
     severity: str = "error"  # error rejects; warning is recorded only
+
+
+FINDING_FIELDS = ("expert", "code", "message", "attribute", "severity")
 
 
 @dataclass(frozen=True)
@@ -739,7 +742,8 @@ class Verdict:
             "score": self.score,
             "passed": self.passed,
             "experts": [{"expert": e.expert, "score": e.score} for e in self.experts if e.score is not None],
-            "findings": [asdict(f) for f in self.findings],
+            # the fields every finding has (subclasses may carry more, e.g. a turn number)
+            "findings": [{k: getattr(f, k) for k in FINDING_FIELDS} for f in self.findings],
         }
 
 

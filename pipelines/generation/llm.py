@@ -117,6 +117,7 @@ class ChatRequest:
     n: int = 1  # candidates sampled for this prompt in one call (OpenAI/vLLM `n`)
     response_format: dict[str, Any] | None = None  # structured output (OpenAI `json_schema`)
     max_tokens: int | None = None  # overrides the settings' max_tokens for this request
+    stop: tuple[str, ...] = ()  # stop sequences
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,7 @@ class _ChatCalls:
                 "seed": req.seed,
                 "response_format": req.response_format,
                 "max_tokens": req.max_tokens or s.max_tokens,
+                "stop": list(req.stop),
             },
         )
 
@@ -267,6 +269,8 @@ class _ChatCalls:
             kwargs["seed"] = req.seed
         if req.response_format:
             kwargs["response_format"] = req.response_format
+        if req.stop:
+            kwargs["stop"] = list(req.stop)
         extra: dict[str, Any] = {}
         if s.repetition_penalty:
             extra["repetition_penalty"] = s.repetition_penalty

@@ -85,6 +85,7 @@ class PersonaTask:
     kind = "persona"
     stage_prefix = ""  # LLM stages: generate, revise, judge
     metrics_ns = "generator"
+    critic_ns = "critic"
 
     def __init__(self, gen: dict[str, Any], critic: dict[str, Any]):
         self.gen = dict(gen)
@@ -213,7 +214,7 @@ class Decide(beam.DoFn):
             self._score_milli.inc(int(round(1000 * sum(v.score for v in verdicts))))
         for v in verdicts:
             for f in v.findings:
-                Metrics.counter("critic", f"{f.code}").inc()
+                Metrics.counter(self.task.critic_ns, f"{f.code}").inc()
         best = best_candidate(verdicts)
         text, finish_reason, verdict = scored[best]
         spec["generation"] = generation_record(
@@ -315,7 +316,7 @@ class SelectExemplars(beam.PTransform):
     def expand(self, accepted):
         return (
             accepted
-            | "ByCell" >> beam.Map(lambda r: (r["quota_cell"], r))
+            | "ByCell" >> beam.Map(lambda r: (r.get("quota_cell") or r["scenario"]["id"], r))
             | "BestPerCell" >> beam.CombinePerKey(lambda rs: max(rs, key=_exemplar_key, default=None))
             | "Records" >> beam.Values()
             | "All" >> beam.combiners.ToList()
@@ -374,12 +375,16 @@ class GeneratorCritic(beam.PTransform):
             handler = chat_handler(self.settings, stage=stage, expected_total=self.expected_total if r == 0 else None)
             label = f"Iter{t}Round{r}"
             name = self.settings.served_name
-            scored = (
-                pending
-                | f"{label}Prompts" >> beam.Map(self.task.request, self.seed, self.settings.prefill, *side)
-                | f"{label}LLM" >> Infer(handler)
-                | f"{label}Score"
-                >> beam.ParDo(ScoreCandidates(name, self.task, t), *side).with_outputs(REJECTED, main="scored")
+            if hasattr(self.task, "generate"):  # a task that writes its text in several calls
+                answers = self.task.generate(pending, handler, self.seed, self.settings.prefill, label)
+            else:
+                answers = (
+                    pending
+                    | f"{label}Prompts" >> beam.Map(self.task.request, self.seed, self.settings.prefill, *side)
+                    | f"{label}LLM" >> Infer(handler)
+                )
+            scored = answers | f"{label}Score" >> beam.ParDo(ScoreCandidates(name, self.task, t), *side).with_outputs(
+                REJECTED, main="scored"
             )
             rejected.append(scored[REJECTED])
             candidates = scored.scored

@@ -54,12 +54,12 @@ def _sum_counts(stats: list[dict[str, Any]], dataset: str, key: str) -> dict[str
     return dict(sorted(total.items()))
 
 
-def generator_report(counters: dict[str, int]) -> dict[str, Any]:
-    """Per bootstrap iteration: personas, first-round candidates, acceptance at the first try and
+def generator_report(counters: dict[str, int], ns: str = "generator", critic_ns: str = "critic") -> dict[str, Any]:
+    """Per bootstrap iteration: records, first-round candidates, acceptance at the first try and
     after revision, mean critic score of first-round candidates; plus findings by code."""
     iters: dict[int, dict[str, int]] = {}
     for key, value in counters.items():
-        m = re.fullmatch(r"generator\.iter(\d+)_(\w+)", key)
+        m = re.fullmatch(re.escape(ns) + r"\.iter(\d+)_(\w+)", key)
         if m:
             iters.setdefault(int(m.group(1)), {})[m.group(2)] = value
     report = []
@@ -85,15 +85,19 @@ def generator_report(counters: dict[str, int]) -> dict[str, Any]:
                 else None,
             }
         )
-    findings = {k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("critic.")}
+    findings = {k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith(f"{critic_ns}.")}
     return {"iterations": report, "findings_by_code": dict(sorted(findings.items(), key=lambda kv: -kv[1]))}
 
 
-def _per_accepted(counters: dict[str, int], accepted: int) -> dict[str, float | None]:
-    """What one accepted persona cost on average: LLM calls and tokens over every stage."""
+def _per_accepted(counters: dict[str, int], accepted: int, dialogues: bool = False) -> dict[str, float | None]:
+    """What one accepted persona (or dialogue) cost on average: LLM calls and tokens over its stages."""
 
     def total(suffix: str) -> int:
-        return sum(v for k, v in counters.items() if k.startswith("llm.") and k.endswith(suffix))
+        return sum(
+            v
+            for k, v in counters.items()
+            if k.startswith("llm.") and k.endswith(suffix) and k.startswith("llm.dialogue_") == dialogues
+        )
 
     calls, prompt, completion = total("_requests"), total("_prompt_tokens"), total("_completion_tokens")
     if not accepted:
@@ -119,7 +123,7 @@ def build_manifest(
     stats = read_shard_stats(output_dir)
     shards = {
         ds: [{k: s[k] for k in ("path", "rows", "bytes", "sha256")} for s in stats if s["dataset"] == ds]
-        for ds in ("personas", "rejected")
+        for ds in ("personas", "rejected", "dialogues", "dialogues_rejected")
     }
     accepted = sum(s["rows"] for s in shards["personas"])
     rejected = sum(s["rows"] for s in shards["rejected"])
@@ -154,10 +158,32 @@ def build_manifest(
         "shards": shards,
         "llm": {**llm, **{k: v for k, v in counters.items() if k.startswith("llm.")}},
         "generation": {**generator_report(counters), "per_accepted": _per_accepted(counters, accepted)},
+        "dialogues": _dialogue_report(stats, shards, counters),
         "hashes": hashes,
         "timing_s": timing,
         "versions": package_versions(),
         "config": config,
+    }
+
+
+def _dialogue_report(stats, shards, counters: dict[str, int]) -> dict[str, Any] | None:
+    planned = counters.get("dialogue.planned")
+    if planned is None and not shards["dialogues"]:
+        return None
+    accepted = sum(s["rows"] for s in shards["dialogues"])
+    rejected = sum(s["rows"] for s in shards["dialogues_rejected"])
+    return {
+        "planned": planned or 0,
+        "accepted": accepted,
+        "rejected": rejected,
+        "balanced": (planned or 0) == accepted + rejected,
+        "rejected_by_reason": _sum_counts(stats, "dialogues_rejected", "reason"),
+        "rejected_by_stage": _sum_counts(stats, "dialogues_rejected", "stage"),
+        "by_pairing": _sum_counts(stats, "dialogues", "pairing"),
+        "generation": {
+            **generator_report(counters, "dialogue_generator", "dialogue_critic"),
+            "per_accepted": _per_accepted(counters, accepted, dialogues=True),
+        },
     }
 
 

@@ -9,6 +9,7 @@ manifest without reading the data back.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -91,6 +92,46 @@ class _WriteShard(beam.DoFn):
             pa.Table.from_pylist(rows, schema=self.schema),
             self.compression,
             counts={key: dict(Counter(str(r.get(key)) for r in rows)) for key in self.count_keys},
+        )
+
+
+class _WriteCsvShard(beam.DoFn):
+    def __init__(self, output_dir: str, prefix: str, columns: tuple[str, ...]):
+        self.output_dir = output_dir
+        self.prefix = prefix
+        self.columns = columns
+
+    def process(self, keyed):
+        shard, rows = keyed
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(self.columns), extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda r: r[self.columns[0]]))
+        path = FileSystems.join(self.output_dir, f"{self.prefix}-{shard:05d}.csv")
+        if "://" not in path:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_bytes_atomically(path, buf.getvalue().encode("utf-8"))
+        yield path
+
+
+class WriteCsv(beam.PTransform):
+    """dicts with `_index` -> CSV files `<prefix>-NNNNN.csv` of `rows_per_shard` index ranges,
+    header first, rows in order of the first column; written atomically like the Parquet shards."""
+
+    def __init__(self, output_dir: str, prefix: str, columns: tuple[str, ...], rows_per_shard: int = 100_000):
+        super().__init__()
+        self.output_dir = output_dir
+        self.prefix = prefix
+        self.columns = tuple(columns)
+        self.rows_per_shard = rows_per_shard
+
+    def expand(self, rows):
+        r = self.rows_per_shard
+        return (
+            rows
+            | "KeyByShard" >> beam.Map(lambda row: (int(row["_index"]) // r, row))
+            | "GroupShards" >> beam.GroupByKey()
+            | "WriteCsvShard" >> beam.ParDo(_WriteCsvShard(self.output_dir, self.prefix, self.columns))
         )
 
 
