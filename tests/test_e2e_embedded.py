@@ -36,5 +36,15 @@ def test_default_config_on_the_embedded_model(tmp_path):
     report = json.loads((out / "quality_report.json").read_text())
     assert report["diversity"]["embeddings"]["mean_pairwise_distance"] > 0
     assert (out / "README.md").exists() and (out / "quality_report.html").exists()
+    # dialogues between the accepted personas, one line per turn from the real model
+    d = manifest["dialogues"]
+    assert d["planned"] >= len(personas) // 2 - 1 and d["balanced"], d
+    assert manifest["llm"]["llm.dialogue_generate_requests"] >= 6 * d["planned"]
+    if d["accepted"]:
+        dialogues = pq.read_table(out / "dialogues").to_pylist()
+        ids = {r["persona_id"] for r in personas}
+        for row in dialogues:
+            assert set(row["persona_ids"]) <= ids and len(row["turns"]) == 6
+            assert [t["speaker"] for t in row["turns"]] == row["persona_ids"] * 3
     # the written dataset passes the shipped schemas and rules when checked again from disk
     assert validate.main([str(out)]) == 0

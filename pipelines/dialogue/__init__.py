@@ -1,0 +1,1 @@
+"""Persona-grounded dialogues: pairing, scenarios and the dialogue generation task."""
