@@ -957,6 +957,15 @@ def _provenance(ds: Dataset) -> dict[str, Any]:
     }
 
 
+def _dialogue_counts(ds: Dataset) -> dict[str, Any] | None:
+    """The manifest's dialogue counts (planned, accepted, rejected by reason, by pairing)."""
+    d = ds.manifest.get("dialogues")
+    if not d:
+        return None
+    keys = ("planned", "accepted", "rejected", "rejected_by_reason", "by_pairing")
+    return {k: d.get(k) for k in keys} | {"iterations": (d.get("generation") or {}).get("iterations") or []}
+
+
 def compute_metrics(
     dataset_dir: str | Path,
     *,
@@ -993,6 +1002,7 @@ def compute_metrics(
         ),
         "critic": critic_metrics(ds),
         "stereotypes": stereotype_audit(ds, seed=seed, **(audit or {})),
+        "dialogues": _dialogue_counts(ds),
     }
     json.dumps(metrics, allow_nan=False)  # fail here, not in a consumer, if anything is not plain JSON
     return metrics

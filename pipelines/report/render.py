@@ -517,6 +517,8 @@ def card_metadata(
     ]
     if has_rejected:
         configs.append({"config_name": "rejected", "data_files": [{"split": "train", "path": "rejected/*.parquet"}]})
+    if (metrics.get("dialogues") or {}).get("accepted"):
+        configs.append({"config_name": "dialogues", "data_files": [{"split": "train", "path": "dialogues/*.parquet"}]})
     meta: dict[str, Any] = {
         "license": license,
         "pretty_name": pretty_name or f"Synthetic personas ({run.get('name') or 'persona-pipelines'})",
@@ -601,6 +603,18 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
                         }
                     ]
                     if metrics["schema"]["rejected"]
+                    else []
+                ),
+                *(
+                    [
+                        {
+                            "path": "dialogues/*.parquet",
+                            "what": f"persona-grounded dialogues between the personas above "
+                            f"({metrics['dialogues']['accepted']} rows, {metrics['dialogues']['planned']} planned), "
+                            "config `dialogues`; export/*.csv has them in the Synthetic-Persona-Chat format",
+                        }
+                    ]
+                    if (metrics.get("dialogues") or {}).get("accepted")
                     else []
                 ),
                 {
