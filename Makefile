@@ -38,6 +38,7 @@ test-fast: setup
 bench: setup
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_generation.py
+	$(PY) benchmarks/bench_dedup.py
 
 lint: setup
 	$(PY) -m ruff check pipelines tests benchmarks

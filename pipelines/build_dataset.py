@@ -25,7 +25,7 @@ from pipelines import __version__
 from pipelines.cli import cli_main
 from pipelines.config import RunConfig, judge_llm, load_config
 from pipelines.dedup.embed import EmbedRecords, resolve_embedding_model
-from pipelines.dedup.near_duplicates import DeduplicateGlobally
+from pipelines.dedup.partitioned import DeduplicateScalable
 from pipelines.dialogue.pairing import PairPersonas, Scenario, load_scenarios
 from pipelines.dialogue.task import SPC_COLUMNS, DialogueTask, TurnByTurnDialogueTask, spc_row
 from pipelines.dialogue.task import TEMPLATE_ID as DIALOGUE_TEMPLATE_ID
@@ -205,7 +205,7 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
     deduped = (
         validated.valid
         | "Embed" >> EmbedRecords(dedup_cfg["embedding_model"], dedup_cfg["batch_size"], expected_total=n)
-        | "Deduplicate" >> DeduplicateGlobally(dedup_cfg["threshold"])
+        | "Deduplicate" >> DeduplicateScalable(dedup_cfg["threshold"], **dedup_options(dedup_cfg))
     )
     out = cfg["output"]
     (
@@ -238,6 +238,11 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
         build_dialogues(deduped.kept, ctx, provenance)
 
 
+def dedup_options(dedup_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The partitioned search's settings from the config (`dedup.partitions`, `probes`, `margin`)."""
+    return {k: dedup_cfg[k] for k in ("partitions", "probes", "margin") if dedup_cfg.get(k) is not None}
+
+
 def build_dialogues(personas, ctx: RunContext, provenance: dict[str, Any]) -> None:
     """Accepted personas -> pairs -> Generator-Critic dialogues -> validate -> dedup -> Parquet
     (+ the Synthetic-Persona-Chat export), with every dropped dialogue in dialogues_rejected."""
@@ -267,7 +272,8 @@ def build_dialogues(personas, ctx: RunContext, provenance: dict[str, Any]) -> No
     deduped = (
         validated.valid
         | "EmbedDialogues" >> EmbedRecords(dedup_cfg["embedding_model"], dedup_cfg["batch_size"], text_key="_text")
-        | "DeduplicateDialogues" >> DeduplicateGlobally(dedup_cfg["threshold"], text_key="_text")
+        | "DeduplicateDialogues"
+        >> DeduplicateScalable(dedup_cfg["threshold"], text_key="_text", **dedup_options(dedup_cfg))
     )
     out = cfg["output"]
     if d["export_spc"]:

@@ -89,7 +89,17 @@ DEFAULTS: dict[str, Any] = {
         "export_spc": True,
     },
     "validation": {"rules": ["rules/persona.yaml", "rules/dialogue.yaml"]},
-    "dedup": {"embedding_model": "bundled:all-MiniLM-L6-v2", "threshold": 0.9, "batch_size": 64},
+    "dedup": {
+        "embedding_model": "bundled:all-MiniLM-L6-v2",
+        "threshold": 0.9,
+        "batch_size": 64,
+        # Partitioned search (pipelines/dedup/partitioned.py): k-means cells, each item also probes
+        # the cells it lies near the border of. partitions null: one below 20,000 records, else ~500
+        # records per cell.
+        "partitions": None,
+        "probes": 8,
+        "margin": 0.5,
+    },
     "output": {"rows_per_shard": 100000, "compression": "zstd", "report": True, "report_embeddings": True},
 }
 
