@@ -1176,60 +1176,11 @@ def judge_item(item: dict[str, Any], critic: dict[str, Any]) -> Verdict:
 
 
 def evaluate_dialogues(items: Iterable[dict[str, Any]], critic: dict[str, Any]) -> dict[str, Any]:
-    """Per finding code: tp/fp/fn, precision and recall; overall accept/reject accuracy. The
-    result has the shape of pipelines.critique.evaluate.evaluate, so format_report prints it."""
-    per_code: dict[str, dict[str, int]] = {}
-    rows = []
-    correct = 0
-    false_rejects: list[str] = []
-    false_accepts: list[str] = []
-    for item in items:
-        verdict = judge_item(item, critic)
-        predicted = {f.code for f in verdict.findings}
-        expected = set(item["expect"])
-        for code in predicted | expected:
-            c = per_code.setdefault(code, {"tp": 0, "fp": 0, "fn": 0})
-            c["tp" if code in predicted and code in expected else "fp" if code in predicted else "fn"] += 1
-        should_pass = expected <= DIALOGUE_WARNING_CODES
-        if verdict.passed == should_pass:
-            correct += 1
-        elif should_pass:
-            false_rejects.append(item["id"])
-        else:
-            false_accepts.append(item["id"])
-        if predicted != expected or verdict.passed != should_pass:
-            rows.append(
-                {
-                    "id": item["id"],
-                    "expected": sorted(expected),
-                    "predicted": sorted(predicted),
-                    "passed": verdict.passed,
-                    "should_pass": should_pass,
-                    "score": verdict.score,
-                }
-            )
-    codes = {}
-    for code, c in sorted(per_code.items()):
-        codes[code] = {
-            **c,
-            "support": c["tp"] + c["fn"],
-            "severity": "warning" if code in DIALOGUE_WARNING_CODES else "error",
-            "precision": round(c["tp"] / (c["tp"] + c["fp"]), 4) if c["tp"] + c["fp"] else None,
-            "recall": round(c["tp"] / (c["tp"] + c["fn"]), 4) if c["tp"] + c["fn"] else None,
-        }
-    errors = [c for code, c in codes.items() if code not in DIALOGUE_WARNING_CODES]
-    tp, fp, fn = (sum(c[k] for c in errors) for k in ("tp", "fp", "fn"))
-    n = correct + len(false_rejects) + len(false_accepts)
-    return {
-        "codes": codes,
-        "items": n,
-        "accuracy": round(correct / n, 4) if n else None,
-        "error_precision": round(tp / (tp + fp), 4) if tp + fp else None,
-        "error_recall": round(tp / (tp + fn), 4) if tp + fn else None,
-        "false_rejects": false_rejects,
-        "false_accepts": false_accepts,
-        "mismatches": rows,
-    }
+    """Per finding code: tp/fp/fn, precision and recall; overall accept/reject accuracy, in the
+    shape pipelines.critique.evaluate.format_report prints."""
+    from pipelines.critique.evaluate import score_critic
+
+    return score_critic(items, lambda item: judge_item(item, critic), DIALOGUE_WARNING_CODES)
 
 
 def main(argv: list[str] | None = None) -> int:

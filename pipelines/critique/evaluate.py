@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +42,31 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def evaluate(items: Iterable[dict[str, Any]], critic: dict[str, Any]) -> dict[str, Any]:
-    """Run the critic over `items` and compare its findings with each item's `expect` codes."""
+    """Run the narrative critic over `items` and compare its findings with each item's `expect` codes."""
+    return score_critic(
+        items, lambda item: judge(item["text"], item["attrs"], critic, item.get("others") or ()), WARNING_CODES
+    )
+
+
+def score_critic(
+    items: Iterable[dict[str, Any]], judge_item: Callable[[dict[str, Any]], Any], warning_codes: Iterable[str]
+) -> dict[str, Any]:
+    """Per finding code: tp/fp/fn, precision and recall against each item's `expect` codes;
+    overall accept/reject accuracy (an item should pass when it expects only warning codes)."""
+    warning_codes = frozenset(warning_codes)
     per_code: dict[str, dict[str, int]] = {}
     rows = []
     correct = 0
     false_rejects: list[str] = []
     false_accepts: list[str] = []
     for item in items:
-        verdict = judge(item["text"], item["attrs"], critic, item.get("others") or ())
+        verdict = judge_item(item)
         predicted = {f.code for f in verdict.findings}
         expected = set(item.get("expect") or ())
         for code in predicted | expected:
             c = per_code.setdefault(code, {"tp": 0, "fp": 0, "fn": 0})
             c["tp" if code in predicted and code in expected else "fp" if code in predicted else "fn"] += 1
-        should_pass = expected <= WARNING_CODES
+        should_pass = expected <= warning_codes
         if verdict.passed == should_pass:
             correct += 1
         elif should_pass:
@@ -78,11 +89,11 @@ def evaluate(items: Iterable[dict[str, Any]], critic: dict[str, Any]) -> dict[st
         codes[code] = {
             **c,
             "support": c["tp"] + c["fn"],
-            "severity": "warning" if code in WARNING_CODES else "error",
+            "severity": "warning" if code in warning_codes else "error",
             "precision": _ratio(c["tp"], c["tp"] + c["fp"]),
             "recall": _ratio(c["tp"], c["tp"] + c["fn"]),
         }
-    errors = [c for code, c in codes.items() if code not in WARNING_CODES]
+    errors = [c for code, c in codes.items() if code not in warning_codes]
     tp, fp, fn = (sum(c[k] for c in errors) for k in ("tp", "fp", "fn"))
     n = correct + len(false_rejects) + len(false_accepts)
     return {
