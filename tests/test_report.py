@@ -170,7 +170,7 @@ def build_fixture(root: Path) -> Path:
             "rule": rule,
             "duplicate_of": f"p-{SEED}-0000000" if reason == "duplicate_near" else None,
             "similarity": 0.95 if reason == "duplicate_near" else None,
-            "record_json": "{}",
+            "record_json": json.dumps({"narrative": "A removed near copy."}) if reason == "duplicate_near" else "{}",
         }
         for i, (g, stage, reason, rule) in REJECTED.items()
     ]
@@ -308,6 +308,10 @@ def test_diversity_and_critic(metrics):
     # texts per gender, so 20 - 8 = 12 are exact duplicates of another
     assert d["narratives"] == 20 and d["exact_duplicates_among_accepted"] == 12
     assert d["rejected_duplicates"] == {"duplicate_exact": 0, "duplicate_near": 1}
+    (edge,) = d["near_duplicates_just_above_threshold"]  # the removed near copy, next to its survivor
+    assert edge["similarity"] == 0.95 and edge["removed"] == f"p-{SEED}-0000021"
+    assert edge["kept"] == f"p-{SEED}-0000000" and edge["removed_text"] == "A removed near copy."
+    assert edge["kept_text"]  # the survivor's own narrative
     assert d["languages"]["languages"] == ["en"]
     assert d["embeddings"] == {"computed": False, "reason": "skipped (--no-embeddings)"}
     assert 0 < d["distinct_1"]["value"] < 1 and d["distinct_2"]["value"] > d["distinct_1"]["value"]
@@ -496,3 +500,8 @@ def test_embedding_diversity_with_the_bundled_model():
     assert emb["texts_with_near_duplicate"] == 2
     assert emb["max_pair_similarity"] == pytest.approx(1.0, abs=1e-3)
     assert 0.2 < emb["mean_pairwise_distance"] < 0.95
+    # the closest pairs that stay below the threshold: never the identical pair, most similar first
+    below = emb["closest_pairs_below_threshold"]
+    assert len(below) == 3 and all(p["similarity"] < 0.9 for p in below)
+    assert [p["similarity"] for p in below] == sorted((p["similarity"] for p in below), reverse=True)
+    assert {below[0]["a"], below[0]["b"]} != {0, 1}

@@ -430,6 +430,9 @@ def languages(texts: Sequence[str], min_share: float = 0.05) -> dict[str, Any]:
     }
 
 
+CLOSEST_PAIRS = 3  # example pairs shown on each side of the dedup threshold
+
+
 def embedding_diversity(
     texts: Sequence[str],
     threshold: float,
@@ -449,6 +452,7 @@ def embedding_diversity(
         return {"texts": n, "pairs": 0, "mean_pairwise_distance": None, "near_duplicate_pairs": 0}
     total, above, max_sim = 0.0, 0, -1.0
     with_partner = np.zeros(n, dtype=bool)
+    below: list[tuple[float, int, int]] = []  # the most similar pairs that were kept apart
     for start in range(0, n, 1024):  # row blocks: bounded memory for large samples
         sims = vectors[start : start + 1024] @ vectors.T
         rows = np.arange(start, start + sims.shape[0])
@@ -459,6 +463,13 @@ def embedding_diversity(
         max_sim = max(max_sim, float(vals.max())) if vals.size else max_sim
         hit = (sims >= threshold) & (np.arange(n)[None, :] != rows[:, None])
         with_partner[rows] |= hit.any(axis=1)
+        masked = np.where(upper & (sims < threshold), sims, -np.inf)
+        flat = masked.ravel()
+        for k in np.argpartition(-flat, min(CLOSEST_PAIRS, flat.size - 1))[:CLOSEST_PAIRS]:
+            if np.isfinite(flat[k]):
+                r, c = divmod(int(k), n)
+                below.append((float(flat[k]), start + r, c))
+    below = sorted(below, key=lambda t: (-t[0], t[1], t[2]))[:CLOSEST_PAIRS]
     return {
         "texts": n,
         "pairs": pairs,
@@ -469,6 +480,7 @@ def embedding_diversity(
         "near_duplicate_pairs": above,
         "near_duplicate_pair_rate": _r(above / pairs, 6),
         "texts_with_near_duplicate": int(with_partner.sum()),
+        "closest_pairs_below_threshold": [{"a": a, "b": b, "similarity": _r(sim)} for sim, a, b in below],
     }
 
 
@@ -507,6 +519,7 @@ def diversity_metrics(
     }
     out: dict[str, Any] = {
         "narratives": len(texts),
+        "near_duplicates_just_above_threshold": _removed_near_duplicates(ds),
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),
         "words": {
@@ -536,7 +549,46 @@ def diversity_metrics(
         log.warning("embedding diversity skipped: %s", exc)
         out["embeddings"] = {"computed": False, "reason": f"embedding model unavailable: {exc}"}
         return out
+    ids = ds.personas["persona_id"].to_list()
+    emb["closest_pairs_below_threshold"] = [
+        {
+            "similarity": pair["similarity"],
+            "a": ids[picked[pair["a"]]],
+            "b": ids[picked[pair["b"]]],
+            "a_text": _excerpt(texts[picked[pair["a"]]]),
+            "b_text": _excerpt(texts[picked[pair["b"]]]),
+        }
+        for pair in emb["closest_pairs_below_threshold"]
+    ]
     out["embeddings"] = {"computed": True, "model": model_spec, "sampled": len(picked), "seed": seed, **emb}
+    return out
+
+
+def _excerpt(text: str, limit: int = 240) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _removed_near_duplicates(ds: Dataset) -> list[dict[str, Any]]:
+    """The near duplicates that were removed with the lowest similarity (those closest to the
+    threshold), each with its survivor: what the threshold catches at its edge."""
+    rej = ds.rejected
+    if rej is None or "reason" not in rej.columns or "similarity" not in rej.columns:
+        return []
+    near = rej.filter(pl.col("reason") == "duplicate_near").sort(["similarity", "persona_id"]).head(CLOSEST_PAIRS)
+    kept = dict(zip(ds.personas["persona_id"].to_list(), ds.personas["narrative"].to_list(), strict=True))
+    out = []
+    for row in near.iter_rows(named=True):
+        record = json.loads(row["record_json"]) if row.get("record_json") else {}
+        out.append(
+            {
+                "similarity": _r(row["similarity"]),
+                "removed": row["persona_id"],
+                "kept": row["duplicate_of"],
+                "removed_text": _excerpt(record.get("narrative", "")),
+                "kept_text": _excerpt(kept.get(row["duplicate_of"], "")),
+            }
+        )
     return out
 
 

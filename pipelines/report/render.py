@@ -357,7 +357,20 @@ def _diversity(m: dict[str, Any]) -> str:
         "narrative). Embeddings compare the name-masked text the dedup stage compares.",
         "note",
     )
-    return _kv(rows, "metric", "value") + note
+    examples = ["<h3>At the dedup threshold</h3>"]
+    above = d.get("near_duplicates_just_above_threshold") or []
+    examples.append(_p("Removed as near duplicates, lowest similarity first (just above the threshold):"))
+    examples.append(
+        _table(above, ["similarity", "removed", "removed_text", "kept", "kept_text"])
+        if above
+        else _p("none removed", "note")
+    )
+    below = emb.get("closest_pairs_below_threshold") or []
+    examples.append(_p("Most similar pairs that were both kept (just below the threshold, embedded sample):"))
+    examples.append(
+        _table(below, ["similarity", "a", "a_text", "b", "b_text"]) if below else _p("not computed", "note")
+    )
+    return _kv(rows, "metric", "value") + note + "".join(examples)
 
 
 def _critic(m: dict[str, Any]) -> str:
