@@ -35,7 +35,6 @@ the labelled set:
 from __future__ import annotations
 
 import argparse
-import codecs
 import re
 import statistics
 import sys
@@ -47,8 +46,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from pipelines.critique import experts as ex
 from pipelines.critique.experts import ExpertResult, Finding, Verdict, combine, novelty, safety, similarity, words
@@ -1153,20 +1150,14 @@ def load_dialogue_items(path: str | Path) -> list[dict[str, Any]]:
     """Read a fixture: a mapping with `items` (and optionally `expected_turns`, the default for
     every item). Each item: id, speakers [attrs A, attrs B], text (or text_rot13), expect,
     optionally expected_turns and others [[label, text], ...]."""
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    default_turns = int(doc.get("expected_turns", 6)) if isinstance(doc, dict) else 6
-    items = doc["items"] if isinstance(doc, dict) else doc
-    out = []
+    from pipelines.critique.evaluate import read_fixture
+
+    settings, items = read_fixture(path)
+    default_turns = int(settings.get("expected_turns", 6))
     for item in items:
-        item = dict(item)
-        if "text_rot13" in item:
-            item["text"] = codecs.decode(item.pop("text_rot13"), "rot13")
         item["speakers"] = tuple(dict(s) for s in item["speakers"])
         item["expected_turns"] = int(item.get("expected_turns", default_turns))
-        item["others"] = [(str(label), str(text)) for label, text in item.get("others") or ()]
-        item["expect"] = list(item.get("expect") or ())
-        out.append(item)
-    return out
+    return items
 
 
 def judge_item(item: dict[str, Any], critic: dict[str, Any]) -> Verdict:

@@ -21,11 +21,12 @@ import yaml
 from pipelines.critique.experts import WARNING_CODES, judge
 
 
-def load_items(path: str | Path) -> list[dict[str, Any]]:
-    """Read a fixture file: a list of items, or a mapping with an `items` list. `text_rot13`
-    (used for items that quote a slur) is decoded into `text`."""
+def read_fixture(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A fixture file's top-level settings (empty for a bare list) and its items, each with
+    `text_rot13` (used for items that quote a slur) decoded into `text`, `others` as
+    (label, text) pairs and `expect` as a list."""
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    items = doc["items"] if isinstance(doc, dict) else doc
+    settings, items = (doc, doc["items"]) if isinstance(doc, dict) else ({}, doc)
     out = []
     for item in items:
         item = dict(item)
@@ -34,7 +35,12 @@ def load_items(path: str | Path) -> list[dict[str, Any]]:
         item["others"] = [(str(label), str(text)) for label, text in item.get("others") or ()]
         item["expect"] = list(item.get("expect") or ())
         out.append(item)
-    return out
+    return settings, out
+
+
+def load_items(path: str | Path) -> list[dict[str, Any]]:
+    """Read a narrative fixture: a list of items, or a mapping with an `items` list."""
+    return read_fixture(path)[1]
 
 
 def _ratio(num: int, den: int) -> float | None:
