@@ -198,44 +198,72 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
     generated = specs | "GeneratorCritic" >> GeneratorCritic(
         ctx.llm, cfg["generation"], cfg["critic"], ctx.seed, n, judge_settings=ctx.judge
     )
-    validated = generated[0] | "Validate" >> beam.ParDo(ValidateRecords("persona", ctx.rules, "persona")).with_outputs(
-        "rejected", main="valid"
-    )
-    dedup_cfg = cfg["dedup"]
-    deduped = (
-        validated.valid
-        | "Embed" >> EmbedRecords(dedup_cfg["embedding_model"], dedup_cfg["batch_size"], expected_total=n)
-        | "Deduplicate" >> DeduplicateScalable(dedup_cfg["threshold"], **dedup_options(dedup_cfg))
-    )
-    out = cfg["output"]
-    (
-        deduped.kept
-        | "ToRows" >> beam.Map(public_view)
-        | "WritePersonas"
-        >> WriteShards(
-            ctx.output,
-            "personas",
-            persona_schema(ctx.taxonomy),
-            out["rows_per_shard"],
-            out["compression"],
-            ("quota_cell",),
-        )
-    )
-    (
-        (generated[1], validated.rejected, deduped.rejected)
-        | "AllRejected" >> beam.Flatten()
-        | "WriteRejected"
-        >> WriteShards(
-            ctx.output,
-            "rejected",
-            REJECTED_SCHEMA,
-            out["rows_per_shard"],
-            out["compression"],
-            ("reason", "stage", "rule"),
-        )
+    kept = generated | "Personas" >> ValidateDedupWrite(
+        ctx,
+        scope="persona",
+        text_key="narrative",
+        schemas=(persona_schema(ctx.taxonomy), REJECTED_SCHEMA),
+        datasets=("personas", "rejected"),
+        count_keys=("quota_cell",),
+        expected_total=n,
     )
     if cfg["dialogues"]["enabled"]:
-        build_dialogues(deduped.kept, ctx, provenance)
+        build_dialogues(kept, ctx, provenance)
+
+
+class ValidateDedupWrite(beam.PTransform):
+    """(accepted, rejected) of a Generator-Critic stage -> schema and rules -> embed -> dedup ->
+    the kept records as a Parquet dataset, and every dropped record, with its reason, as the
+    matching rejected dataset. Returns the kept records (still with their working fields)."""
+
+    def __init__(self, ctx: RunContext, *, scope, text_key, schemas, datasets, count_keys, expected_total=None):
+        super().__init__()
+        self.ctx = ctx
+        self.scope = scope
+        self.text_key = text_key
+        self.schemas = schemas
+        self.datasets = datasets
+        self.count_keys = count_keys
+        self.expected_total = expected_total
+
+    def expand(self, generated):
+        ctx, dedup_cfg, out = self.ctx, self.ctx.config["dedup"], self.ctx.config["output"]
+        validated = generated[0] | "Validate" >> beam.ParDo(
+            ValidateRecords(self.scope, ctx.rules, self.scope)
+        ).with_outputs("rejected", main="valid")
+        deduped = (
+            validated.valid
+            | "Embed"
+            >> EmbedRecords(
+                dedup_cfg["embedding_model"], dedup_cfg["batch_size"], self.text_key, expected_total=self.expected_total
+            )
+            | "Deduplicate"
+            >> DeduplicateScalable(dedup_cfg["threshold"], text_key=self.text_key, **dedup_options(dedup_cfg))
+        )
+        kept_schema, rejected_schema = self.schemas
+        kept_name, rejected_name = self.datasets
+        (
+            deduped.kept
+            | "ToRows" >> beam.Map(public_view)
+            | "WriteKept"
+            >> WriteShards(
+                ctx.output, kept_name, kept_schema, out["rows_per_shard"], out["compression"], self.count_keys
+            )
+        )
+        (
+            (generated[1], validated.rejected, deduped.rejected)
+            | "AllRejected" >> beam.Flatten()
+            | "WriteRejected"
+            >> WriteShards(
+                ctx.output,
+                rejected_name,
+                rejected_schema,
+                out["rows_per_shard"],
+                out["compression"],
+                ("reason", "stage", "rule"),
+            )
+        )
+        return deduped.kept
 
 
 def dedup_options(dedup_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -246,7 +274,7 @@ def dedup_options(dedup_cfg: dict[str, Any]) -> dict[str, Any]:
 def build_dialogues(personas, ctx: RunContext, provenance: dict[str, Any]) -> None:
     """Accepted personas -> pairs -> Generator-Critic dialogues -> validate -> dedup -> Parquet
     (+ the Synthetic-Persona-Chat export), with every dropped dialogue in dialogues_rejected."""
-    cfg, d = ctx.config, ctx.config["dialogues"]
+    d = ctx.config["dialogues"]
     gen = {
         "prompt_template": DIALOGUE_TEMPLATE_ID,
         "candidates": d["candidates"],
@@ -265,44 +293,20 @@ def build_dialogues(personas, ctx: RunContext, provenance: dict[str, Any]) -> No
     generated = specs | "DialogueGeneratorCritic" >> GeneratorCritic(
         ctx.llm, task.gen, task.critic, ctx.seed, task=task
     )
-    validated = generated[0] | "ValidateDialogues" >> beam.ParDo(
-        ValidateRecords("dialogue", ctx.rules, "dialogue")
-    ).with_outputs("rejected", main="valid")
-    dedup_cfg = cfg["dedup"]
-    deduped = (
-        validated.valid
-        | "EmbedDialogues" >> EmbedRecords(dedup_cfg["embedding_model"], dedup_cfg["batch_size"], text_key="_text")
-        | "DeduplicateDialogues"
-        >> DeduplicateScalable(dedup_cfg["threshold"], text_key="_text", **dedup_options(dedup_cfg))
+    kept = generated | "Dialogues" >> ValidateDedupWrite(
+        ctx,
+        scope="dialogue",
+        text_key="_text",
+        schemas=(DIALOGUE_SCHEMA, DIALOGUES_REJECTED_SCHEMA),
+        datasets=("dialogues", "dialogues_rejected"),
+        count_keys=("pairing",),
     )
-    out = cfg["output"]
     if d["export_spc"]:
         (
-            deduped.kept
+            kept
             | "ToSPC" >> beam.Map(spc_row)
             | "WriteSPC" >> WriteCsv(ctx.output, "export/synthetic_persona_chat", SPC_COLUMNS)
         )
-    (
-        deduped.kept
-        | "DialogueRows" >> beam.Map(public_view)
-        | "WriteDialogues"
-        >> WriteShards(
-            ctx.output, "dialogues", DIALOGUE_SCHEMA, out["rows_per_shard"], out["compression"], ("pairing",)
-        )
-    )
-    (
-        (generated[1], validated.rejected, deduped.rejected)
-        | "AllRejectedDialogues" >> beam.Flatten()
-        | "WriteRejectedDialogues"
-        >> WriteShards(
-            ctx.output,
-            "dialogues_rejected",
-            DIALOGUES_REJECTED_SCHEMA,
-            out["rows_per_shard"],
-            out["compression"],
-            ("reason", "stage", "rule"),
-        )
-    )
 
 
 def _counters(result) -> dict[str, int]:

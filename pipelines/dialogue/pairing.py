@@ -197,7 +197,7 @@ def plan_dialogues(
 
 
 def _speaker(persona: dict[str, Any]) -> dict[str, Any]:
-    return {"persona_id": persona["persona_id"], "_attrs": persona["_attrs"], "narrative": persona.get("narrative")}
+    return {"persona_id": persona["persona_id"], "_attrs": persona["_attrs"]}
 
 
 def _attach(keyed, slot: int):
@@ -239,9 +239,8 @@ class PairPersonas(beam.PTransform):
             | "JoinA" >> beam.CoGroupByKey()
             | "AttachA" >> beam.FlatMap(_attach, 0)
         )
-        by_index_b = personas | "ByIndexB" >> beam.Map(lambda r: (record_index(r), r))
         return (
-            {"plan": with_a | "ByB" >> beam.Map(lambda p: (p["b_index"], p)), "persona": by_index_b}
+            {"plan": with_a | "ByB" >> beam.Map(lambda p: (p["b_index"], p)), "persona": by_index}
             | "JoinB" >> beam.CoGroupByKey()
             | "AttachB" >> beam.FlatMap(_attach, 1)
             | "Spec" >> beam.Map(lambda p: {k: v for k, v in p.items() if k not in ("a_index", "b_index")})

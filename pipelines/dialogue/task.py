@@ -207,10 +207,18 @@ class DialogueTask:
         ]
         spec["_text"] = masked_text(dialogue_text(turns, names), names)
 
+    def exemplar_group(self, record: dict[str, Any]) -> str:
+        """Exemplars are spread over scenarios."""
+        return record["scenario"]["id"]
+
     def exemplar(self, record: dict[str, Any]) -> dict[str, Any]:
         names = speaker_names(record)
         turns = [(names.index(t["name"]) if t["name"] in names else None, t["text"]) for t in record["turns"]]
-        return {"dialogue_id": record["dialogue_id"], "text": dialogue_text(turns, names), "score": 0.0}
+        return {
+            "dialogue_id": record["dialogue_id"],
+            "text": dialogue_text(turns, names),
+            "score": record["critic"]["score"],
+        }
 
 
 def masked_text(text: str, names: tuple[str, str]) -> str:
@@ -231,7 +239,7 @@ def spc_row(record: dict[str, Any]) -> dict[str, str]:
     """Synthetic-Persona-Chat columns: each user's persona sentences, then the conversation with
     `User 1:` / `User 2:` labels (a record that still carries its speakers' attributes)."""
     ids = record["persona_ids"]
-    out = {"dialogue_id": record["dialogue_id"], "_index": record["dialogue_index"]}
+    out = {"dialogue_id": record["dialogue_id"], "dialogue_index": record["dialogue_index"]}
     for n, speaker in enumerate(record["_speakers"], start=1):
         out[f"user {n} personas"] = "\n".join(persona_sentences(speaker["_attrs"]))
     out["Best Generated Conversation"] = "\n".join(

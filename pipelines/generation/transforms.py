@@ -106,6 +106,10 @@ class PersonaTask:
     def accept(self, spec: dict[str, Any], text: str) -> None:
         spec["narrative"] = text
 
+    def exemplar_group(self, record: dict[str, Any]) -> str:
+        """Exemplars are spread over these groups: one per quota cell."""
+        return record["quota_cell"]
+
     def exemplar(self, record: dict[str, Any]) -> dict[str, Any]:
         return {
             "persona_id": record["persona_id"],
@@ -311,12 +315,12 @@ class SelectExemplars(beam.PTransform):
     def __init__(self, count: int, task=None):
         super().__init__()
         self.count = count
-        self.task = task
+        self.task = task or PersonaTask({}, {})
 
     def expand(self, accepted):
         return (
             accepted
-            | "ByCell" >> beam.Map(lambda r: (r.get("quota_cell") or r["scenario"]["id"], r))
+            | "ByCell" >> beam.Map(lambda r: (self.task.exemplar_group(r), r))
             | "BestPerCell" >> beam.CombinePerKey(lambda rs: max(rs, key=_exemplar_key, default=None))
             | "Records" >> beam.Values()
             | "All" >> beam.combiners.ToList()

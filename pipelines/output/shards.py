@@ -114,8 +114,20 @@ class _WriteCsvShard(beam.DoFn):
         yield path
 
 
+class GroupByShard(beam.PTransform):
+    """rows -> (shard number, rows): shard k holds record indices [k * rows_per_shard, (k + 1) * rows_per_shard)."""
+
+    def __init__(self, rows_per_shard: int):
+        super().__init__()
+        self.rows_per_shard = rows_per_shard
+
+    def expand(self, rows):
+        r = self.rows_per_shard
+        return rows | "KeyByShard" >> beam.Map(lambda row: (record_index(row) // r, row)) | beam.GroupByKey()
+
+
 class WriteCsv(beam.PTransform):
-    """dicts with `_index` -> CSV files `<prefix>-NNNNN.csv` of `rows_per_shard` index ranges,
+    """dicts with a record index -> CSV files `<prefix>-NNNNN.csv` of `rows_per_shard` index ranges,
     header first, rows in order of the first column; written atomically like the Parquet shards."""
 
     def __init__(self, output_dir: str, prefix: str, columns: tuple[str, ...], rows_per_shard: int = 100_000):
@@ -126,11 +138,9 @@ class WriteCsv(beam.PTransform):
         self.rows_per_shard = rows_per_shard
 
     def expand(self, rows):
-        r = self.rows_per_shard
         return (
             rows
-            | "KeyByShard" >> beam.Map(lambda row: (int(row["_index"]) // r, row))
-            | "GroupShards" >> beam.GroupByKey()
+            | "GroupShards" >> GroupByShard(self.rows_per_shard)
             | "WriteCsvShard" >> beam.ParDo(_WriteCsvShard(self.output_dir, self.prefix, self.columns))
         )
 
@@ -157,11 +167,9 @@ class WriteShards(beam.PTransform):
         self.count_keys = count_keys
 
     def expand(self, rows):
-        r = self.rows_per_shard
         return (
             rows
-            | "KeyByShard" >> beam.Map(lambda row: (record_index(row) // r, row))
-            | "GroupShards" >> beam.GroupByKey()
+            | "GroupShards" >> GroupByShard(self.rows_per_shard)
             | "WriteShard"
             >> beam.ParDo(_WriteShard(self.output_dir, self.dataset, self.schema, self.compression, self.count_keys))
         )
