@@ -116,6 +116,7 @@ output: {{rows_per_shard: 10, report: false}}
         assert schema_errors("dialogue", row) == [], row["dialogue_id"]
         assert set(row["persona_ids"]) <= set(personas)  # speakers are accepted personas of this run
         assert len(row["turns"]) == 6
+        assert row["generation"]["llm_calls"] == 6 * (row["generation"]["revision_count"] + 1)  # one call a turn
         assert [t["speaker"] for t in row["turns"]] == row["persona_ids"] * 3  # strict alternation
         for t in row["turns"]:
             assert t["name"] == personas[t["speaker"]]["attributes"]["identity"]["name"]

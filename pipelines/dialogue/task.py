@@ -334,18 +334,18 @@ class TurnByTurnDialogueTask(DialogueTask):
 
         from pipelines.generation.llm import ChatResponse
 
-        spec = dict(state["spec"])
-        gen_state = dict(spec.get("_gen") or {"round": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0})
-        gen_state["calls"] += max(0, state["calls"] - 1)  # the scorer counts the answer as one call
-        spec["_gen"] = gen_state
+        spec = state["spec"]
         request = ChatRequest(request_id=f"{spec['dialogue_id']}/turns", messages=(), seed=0, payload=spec)
         if state.get("error"):
-            response = ChatResponse((), state["prompt_tokens"], state["completion_tokens"], error=state["error"])
+            response = ChatResponse(
+                (), state["prompt_tokens"], state["completion_tokens"], error=state["error"], calls=state["calls"]
+            )
         else:
             response = ChatResponse(
                 (("\n".join(state["lines"]), state.get("finish_reason")),),
                 state["prompt_tokens"],
                 state["completion_tokens"],
+                calls=state["calls"],
             )
         return PredictionResult(request, response, None)
 

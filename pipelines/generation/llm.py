@@ -127,6 +127,7 @@ class ChatResponse:
     completion_tokens: int
     error: str | None = None
     cached: bool = False  # answered from the cache, not by the endpoint
+    calls: int = 1  # LLM calls behind this answer (several when a task writes its text in parts)
 
     @property
     def finish_reason(self) -> str | None:

@@ -69,9 +69,9 @@ _NEW_STATE = {"round": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0
 
 
 def _account(spec: dict[str, Any], response: ChatResponse) -> dict[str, Any]:
-    """The persona's running generation state with one more LLM call counted."""
+    """The record's running generation state with this answer's LLM calls and tokens counted."""
     state = dict(spec.get("_gen") or _NEW_STATE)
-    state["calls"] += 1
+    state["calls"] += response.calls
     state["prompt_tokens"] += response.prompt_tokens
     state["completion_tokens"] += response.completion_tokens
     return state
