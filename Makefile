@@ -39,6 +39,7 @@ bench: setup
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_dedup.py
+	$(PY) benchmarks/calibrate_dedup.py
 
 lint: setup
 	$(PY) -m ruff check pipelines tests benchmarks

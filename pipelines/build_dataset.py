@@ -32,11 +32,11 @@ from pipelines.dialogue.task import TEMPLATE_ID as DIALOGUE_TEMPLATE_ID
 from pipelines.errors import InputError
 from pipelines.generation.llm import LLMSettings
 from pipelines.generation.prompts import get_template
-from pipelines.generation.transforms import GeneratorCritic
+from pipelines.generation.transforms import GeneratorCritic, SelectExemplars
 from pipelines.output.manifest import build_manifest, read_manifest, write_manifest
 from pipelines.output.shards import WriteCsv, WriteShards, prepare_output
 from pipelines.records import DIALOGUE_SCHEMA, DIALOGUES_REJECTED_SCHEMA, REJECTED_SCHEMA, persona_schema
-from pipelines.sampling import Population, SampleAttributes, index_ranges, population
+from pipelines.sampling import Population, SampleAttributes, SampleTopUp, TopUpPlan, index_ranges, population
 from pipelines.taxonomy import QuotaPlan, Taxonomy
 from pipelines.validation.rules import RuleSet, load_rules
 from pipelines.validation.transforms import ValidateRecords, public_view
@@ -198,25 +198,97 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext) -> None:
     generated = specs | "GeneratorCritic" >> GeneratorCritic(
         ctx.llm, cfg["generation"], cfg["critic"], ctx.seed, n, judge_settings=ctx.judge
     )
+    top_up = cfg["quotas"]["top_up"]
     kept = generated | "Personas" >> ValidateDedupWrite(
         ctx,
         scope="persona",
         text_key="narrative",
         schemas=(persona_schema(ctx.taxonomy), REJECTED_SCHEMA),
         datasets=("personas", "rejected"),
-        count_keys=("quota_cell",),
+        count_keys=("quota_cell", "top_up_round", ("quota_cell", "top_up_round")),
+        rejected_count_keys=(("quota_cell", "reason"), ("quota_cell", "top_up_round")),
         expected_total=n,
+        refill=QuotaTopUp(ctx, provenance) if int(top_up["rounds"]) > 0 else None,
     )
     if cfg["dialogues"]["enabled"]:
         build_dialogues(kept, ctx, provenance)
 
 
+class QuotaTopUp:
+    """Refills quota cells after validation and dedup: each round counts the kept personas per
+    cell, samples replacements for the cells that are short (new persona indices of the same
+    cell, at most ceil(max_extra_fraction * target) per cell over the run, see `TopUpPlan`) and
+    sends them through the Generator-Critic, with exemplars from the personas already kept.
+    The caller validates and deduplicates them against everything kept so far."""
+
+    def __init__(self, ctx: RunContext, provenance: dict[str, Any]):
+        self.ctx = ctx
+        self.provenance = provenance
+        cfg = ctx.config["quotas"]["top_up"]
+        self.rounds = int(cfg["rounds"])
+        self.plan = TopUpPlan.of(ctx.plan, float(cfg["max_extra_fraction"]))
+        self.allocation = None  # the previous round's allocation (a singleton PCollection)
+
+    def __call__(self, kept, r: int, label: str):
+        ctx, cfg = self.ctx, self.ctx.config
+        used = [beam.pvalue.AsSingleton(self.allocation)] if self.allocation is not None else []
+        allocation = (
+            kept
+            | f"{label}CellOf" >> beam.Map(lambda rec: rec["quota_cell"])
+            | f"{label}CountCells" >> beam.combiners.Count.PerElement()
+            | f"{label}Achieved" >> beam.combiners.ToDict()
+            | f"{label}Allocate" >> beam.Map(_allocate, self.plan, r, *used)
+        )
+        self.allocation = allocation
+        specs = (
+            allocation
+            | f"{label}Ranges" >> beam.FlatMap(lambda a: a["ranges"])
+            | f"{label}Spread" >> beam.Reshuffle()
+            | f"{label}Sample" >> beam.ParDo(SampleTopUp(ctx.population.sampler, r))
+            | f"{label}Provenance" >> beam.Map(lambda rec, prov: {**rec, "provenance": prov}, self.provenance)
+        )
+        gen = cfg["generation"]
+        exemplars = None
+        if int(gen["exemplars"]["iterations"]) > 0:
+            exemplars = kept | f"{label}Exemplars" >> SelectExemplars(int(gen["exemplars"]["count"]))
+        return specs | f"{label}GeneratorCritic" >> GeneratorCritic(
+            ctx.llm, gen, cfg["critic"], ctx.seed, judge_settings=ctx.judge, exemplars=exemplars
+        )
+
+
+def _allocate(achieved: dict[str, int], plan: TopUpPlan, r: int, previous: dict[str, Any] | None = None):
+    allocation = plan.allocate(achieved, previous["used"] if previous else None)
+    count = sum(stop - start for _, start, stop in allocation["ranges"])
+    cells = len({cell for cell, _, _ in allocation["ranges"]})
+    log.info(
+        "quota top-up round %d: %d replacement personas for %d short cells; %d short cells at the top-up bound",
+        r, count, cells, len(allocation["at_bound"]),
+    )  # fmt: skip
+    return allocation
+
+
 class ValidateDedupWrite(beam.PTransform):
     """(accepted, rejected) of a Generator-Critic stage -> schema and rules -> embed -> dedup ->
     the kept records as a Parquet dataset, and every dropped record, with its reason, as the
-    matching rejected dataset. Returns the kept records (still with their working fields)."""
+    matching rejected dataset. Returns the kept records (still with their working fields).
 
-    def __init__(self, ctx: RunContext, *, scope, text_key, schemas, datasets, count_keys, expected_total=None):
+    With `refill` (see `QuotaTopUp`), up to `refill.rounds` more rounds follow: refill(kept,
+    round, label) generates replacements, which are validated, embedded and deduplicated together
+    with everything kept so far (earlier rounds win ties, see `priority`)."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        scope,
+        text_key,
+        schemas,
+        datasets,
+        count_keys,
+        rejected_count_keys=(),
+        expected_total=None,
+        refill=None,
+    ):
         super().__init__()
         self.ctx = ctx
         self.scope = scope
@@ -224,26 +296,38 @@ class ValidateDedupWrite(beam.PTransform):
         self.schemas = schemas
         self.datasets = datasets
         self.count_keys = count_keys
+        self.rejected_count_keys = rejected_count_keys
         self.expected_total = expected_total
+        self.refill = refill
 
     def expand(self, generated):
         ctx, dedup_cfg, out = self.ctx, self.ctx.config["dedup"], self.ctx.config["output"]
-        validated = generated[0] | "Validate" >> beam.ParDo(
-            ValidateRecords(self.scope, ctx.rules, self.scope)
-        ).with_outputs("rejected", main="valid")
-        deduped = (
-            validated.valid
-            | "Embed"
-            >> EmbedRecords(
-                dedup_cfg["embedding_model"], dedup_cfg["batch_size"], self.text_key, expected_total=self.expected_total
+        rounds = self.refill.rounds if self.refill is not None else 0
+        accepted, rejected, kept = generated[0], [generated[1]], None
+        for r in range(rounds + 1):
+            label = f"TopUp{r}" if r else ""
+            if r:
+                accepted, refill_rejected = self.refill(kept, r, label)
+                rejected.append(refill_rejected)
+            validated = accepted | f"{label}Validate" >> beam.ParDo(
+                ValidateRecords(self.scope, ctx.rules, self.scope)
+            ).with_outputs("rejected", main="valid")
+            embedded = validated.valid | f"{label}Embed" >> EmbedRecords(
+                dedup_cfg["embedding_model"],
+                dedup_cfg["batch_size"],
+                self.text_key,
+                expected_total=None if r else self.expected_total,
             )
-            | "Deduplicate"
-            >> DeduplicateScalable(dedup_cfg["threshold"], text_key=self.text_key, **dedup_options(dedup_cfg))
-        )
+            pool = embedded if kept is None else (kept, embedded) | f"{label}Pool" >> beam.Flatten()
+            deduped = pool | f"{label}Deduplicate" >> DeduplicateScalable(
+                dedup_cfg["threshold"], text_key=self.text_key, **dedup_options(dedup_cfg)
+            )
+            rejected += [validated.rejected, deduped.rejected]
+            kept = deduped.kept
         kept_schema, rejected_schema = self.schemas
         kept_name, rejected_name = self.datasets
         (
-            deduped.kept
+            kept
             | "ToRows" >> beam.Map(public_view)
             | "WriteKept"
             >> WriteShards(
@@ -251,7 +335,7 @@ class ValidateDedupWrite(beam.PTransform):
             )
         )
         (
-            (generated[1], validated.rejected, deduped.rejected)
+            rejected
             | "AllRejected" >> beam.Flatten()
             | "WriteRejected"
             >> WriteShards(
@@ -260,10 +344,10 @@ class ValidateDedupWrite(beam.PTransform):
                 rejected_schema,
                 out["rows_per_shard"],
                 out["compression"],
-                ("reason", "stage", "rule"),
+                ("reason", "stage", "rule", *self.rejected_count_keys),
             )
         )
-        return deduped.kept
+        return kept
 
 
 def dedup_options(dedup_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -389,12 +473,14 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         log.info("quality report: %s; dataset card: %s", report["paths"]["html"], report["paths"]["card"])
     c = manifest["counts"]
     log.info(
-        "done in %.0fs: %d accepted, %d rejected %s of %d planned; manifest: %s",
+        "done in %.0fs: %d accepted, %d rejected %s of %d planned + %d top-up; %d quota cells short; manifest: %s",
         manifest["timing_s"]["wall"],
         c["accepted"],
         c["rejected"],
         json.dumps(c["rejected_by_reason"]),
         c["planned"],
+        c["topped_up"],
+        c["short_cells"],
         path,
     )
     return manifest

@@ -20,7 +20,13 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 DEFAULTS: dict[str, Any] = {
     "run": {"name": "run", "seed": 0, "num_personas": 100},
     "taxonomy": {"files": ["taxonomy/base.yaml"]},
-    "quotas": {"stratify_by": [], "shares": {}, "counts": []},
+    "quotas": {
+        "stratify_by": [],
+        "shares": {},
+        "counts": [],
+        # Personas lost to the critic, validation or dedup are replaced by new ones of the same cell.
+        "top_up": {"rounds": 2, "max_extra_fraction": 0.5},
+    },
     "llm": {
         "backend": "embedded",
         "model": None,

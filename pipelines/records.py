@@ -15,8 +15,8 @@ import pyarrow as pa
 from pipelines.taxonomy.model import Taxonomy
 
 # 1.1: generation.llm_calls, candidates, iteration, exemplar_ids; 1.2: validation, rejected.rule;
-# 1.3: the dialogues and dialogues_rejected datasets
-SCHEMA_VERSION = "1.3"
+# 1.3: the dialogues and dialogues_rejected datasets; 1.4: top_up_round (personas and rejected)
+SCHEMA_VERSION = "1.4"
 
 # Rejection reason codes, one per stage that can drop a record.
 REASON_LLM_ERROR = "llm_error"
@@ -112,6 +112,8 @@ def persona_schema(taxonomy: Taxonomy) -> pa.Schema:
             pa.field("persona_id", pa.string(), nullable=False),
             pa.field("persona_index", pa.int64(), nullable=False),
             pa.field("quota_cell", pa.string(), nullable=False),
+            # 0: a planned persona; r >= 1: generated in top-up round r to refill its quota cell
+            pa.field("top_up_round", pa.int32(), nullable=False),
             pa.field("attributes", taxonomy.arrow_struct(), nullable=False),
             pa.field("narrative", pa.string(), nullable=False),
             pa.field("critic", CRITIC, nullable=False),
@@ -124,11 +126,13 @@ def persona_schema(taxonomy: Taxonomy) -> pa.Schema:
 
 
 def _rejected_schema(kind: str) -> pa.Schema:
+    top_up = [pa.field("top_up_round", pa.int32())] if kind == "persona" else []
     return pa.schema(
         [
             pa.field(f"{kind}_id", pa.string(), nullable=False),
             pa.field(f"{kind}_index", pa.int64(), nullable=False),
             pa.field("quota_cell", pa.string()),
+            *top_up,
             pa.field("stage", pa.string(), nullable=False),
             pa.field("reason", pa.string(), nullable=False),
             pa.field("message", pa.string(), nullable=False),
@@ -177,7 +181,7 @@ def rejection(
     """A rejected-records row: what was dropped, where, why, and the record itself for debugging."""
     body = {k: v for k, v in record.items() if not k.startswith("_")}
     kind = "persona" if "persona_id" in record else "dialogue"
-    return {
+    row = {
         f"{kind}_id": record_id(record),
         f"{kind}_index": record_index(record),
         "quota_cell": record.get("quota_cell"),
@@ -189,3 +193,6 @@ def rejection(
         "similarity": None if similarity is None else float(similarity),
         "record_json": json.dumps(body, ensure_ascii=False, sort_keys=True, default=str),
     }
+    if kind == "persona":
+        row["top_up_round"] = record.get("top_up_round", 0)
+    return row

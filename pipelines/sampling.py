@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,22 @@ def block_table(sampler: AttributeSampler, block: Block) -> pa.Table:
     )
 
 
+def _specs(sampler: AttributeSampler, block: Block, top_up_round: int, counter) -> Iterator[dict[str, Any]]:
+    cells = sampler.plan.cells
+    for row in range(len(block)):
+        index = int(block.indices[row])
+        flat = block.flat(row)
+        counter.inc()
+        yield {
+            "persona_id": persona_id(sampler.seed, index),
+            "persona_index": index,
+            "quota_cell": cells[int(block.cells[row])].cell_id,
+            "top_up_round": top_up_round,
+            "attributes": sampler.taxonomy.nest(flat),
+            "_attrs": flat,
+        }
+
+
 class SampleAttributes(beam.DoFn):
     """(start, stop) -> one persona spec per index: ids, quota cell, flat and nested attributes."""
 
@@ -85,16 +102,66 @@ class SampleAttributes(beam.DoFn):
         self.sampled = beam.metrics.Metrics.counter("pipeline", "sampled")
 
     def process(self, index_range: tuple[int, int]) -> Iterator[dict[str, Any]]:
-        block = self.sampler.sample_block(*index_range)
-        cells = self.sampler.plan.cells
-        for row in range(len(block)):
-            index = int(block.indices[row])
-            flat = block.flat(row)
-            self.sampled.inc()
-            yield {
-                "persona_id": persona_id(self.sampler.seed, index),
-                "persona_index": index,
-                "quota_cell": cells[int(block.cells[row])].cell_id,
-                "attributes": self.sampler.taxonomy.nest(flat),
-                "_attrs": flat,
-            }
+        yield from _specs(self.sampler, self.sampler.sample_block(*index_range), 0, self.sampled)
+
+
+# ------------------------------------------------------------------------------------------------
+# Quota top-up: replacing personas lost to the critic, validation or dedup
+
+
+@dataclass(frozen=True)
+class TopUpPlan:
+    """Where each quota cell's replacements live. Cell k may get at most `bounds[k]` replacements
+    over the whole run (ceil(max_extra_fraction * target)); they take the persona indices
+    planned + offsets[k], planned + offsets[k] + 1, ... in the order they are asked for, so a
+    replacement's index (and with it its attributes and id) depends only on how many the cell
+    needed before it, never on workers or bundles."""
+
+    planned: int
+    cell_ids: tuple[str, ...]
+    targets: tuple[int, ...]
+    bounds: tuple[int, ...]
+    offsets: tuple[int, ...]
+
+    @classmethod
+    def of(cls, plan: QuotaPlan, max_extra_fraction: float) -> TopUpPlan:
+        bounds = tuple(math.ceil(max_extra_fraction * c.target - 1e-9) for c in plan.cells)
+        offsets = tuple(int(x) for x in np.concatenate([[0], np.cumsum(bounds)[:-1]])) if bounds else ()
+        return cls(
+            plan.total, tuple(c.cell_id for c in plan.cells), tuple(c.target for c in plan.cells), bounds, offsets
+        )
+
+    def allocate(self, achieved: dict[str, int], used: dict[int, int] | None) -> dict[str, Any]:
+        """One round: per short cell, the next min(shortfall, bound left) replacement indices.
+        Returns {"ranges": [(cell position, first index, stop index)], "used": {position: total
+        replacements so far}, "at_bound": [short cells that may get no more]}; `used` is the
+        previous round's."""
+        used = dict(used or {})
+        ranges = []
+        at_bound = []
+        for k, (cell_id, target, bound) in enumerate(zip(self.cell_ids, self.targets, self.bounds, strict=True)):
+            done = used.get(k, 0)
+            short = target - achieved.get(cell_id, 0)
+            need = min(short, bound - done)
+            if short > 0 and need <= 0:
+                at_bound.append(cell_id)
+            if need > 0:
+                first = self.planned + self.offsets[k] + done
+                ranges.extend((k, start, min(start + 1000, first + need)) for start in range(first, first + need, 1000))
+                used[k] = done + need
+        return {"ranges": ranges, "used": used, "at_bound": at_bound}
+
+
+class SampleTopUp(beam.DoFn):
+    """(cell position, start, stop) -> persona specs of that cell at those (past-the-plan) indices."""
+
+    def __init__(self, sampler: AttributeSampler, top_up_round: int):
+        self.sampler = sampler
+        self.top_up_round = top_up_round
+        self.sampled = beam.metrics.Metrics.counter("pipeline", "top_up_sampled")
+
+    def process(self, cell_range: tuple[int, int, int]) -> Iterator[dict[str, Any]]:
+        cell, start, stop = cell_range
+        indices = np.arange(start, stop, dtype=np.int64)
+        block = self.sampler.sample_in_cells(indices, np.full(len(indices), cell, dtype=np.int64))
+        yield from _specs(self.sampler, block, self.top_up_round, self.sampled)

@@ -17,7 +17,8 @@ def check_dataset(out: Path, taxonomy, planned: int, seed: int) -> dict:
     manifest = json.loads((out / "manifest.json").read_text())
     counts = manifest["counts"]
     assert counts["planned"] == planned
-    assert counts["accepted"] + counts["rejected"] == planned, counts
+    topped_up = counts["topped_up"]
+    assert counts["accepted"] + counts["rejected"] == planned + topped_up, counts
     assert counts["balanced"] and counts["unfinished"] == 0
     assert sum(counts["rejected_by_reason"].values()) == counts["rejected"]
 
@@ -31,7 +32,19 @@ def check_dataset(out: Path, taxonomy, planned: int, seed: int) -> dict:
     rejected_ids = rejected.column("persona_id").to_pylist()
     assert len(set(accepted_ids)) == len(accepted_ids)
     assert set(accepted_ids).isdisjoint(rejected_ids)
-    assert set(accepted_ids) | set(rejected_ids) == {persona_id(seed, i) for i in range(planned)}
+    # every planned persona and every top-up replacement is accounted for, once
+    indices = personas.column("persona_index").to_pylist() + rejected.column("persona_index").to_pylist()
+    assert set(range(planned)) <= set(indices) and len(indices) == planned + topped_up
+    assert set(accepted_ids) | set(rejected_ids) == {persona_id(seed, i) for i in indices}
+    rounds = personas.column("top_up_round").to_pylist() + rejected.column("top_up_round").to_pylist()
+    assert all((r == 0) == (i < planned) for r, i in zip(rounds, indices, strict=True))
+    # a cell is topped up only where it lost personas, and never past its target
+    for q in manifest["quotas"]:
+        assert q["achieved"] <= q["target"] or q["top_up"]["generated"] == 0, q
+        assert q["top_up"]["generated"] <= q["top_up"]["bound"], q
+        assert (q["shortfall"] > 0) == (q["short_because"] is not None), q
+        if q["top_up"]["generated"]:
+            assert sum(q["lost"].values()) >= q["top_up"]["generated"] - q["top_up"]["accepted"], q
 
     for row in personas.to_pylist():
         assert schema_errors("persona", row) == [], row["persona_id"]

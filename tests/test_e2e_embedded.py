@@ -20,10 +20,12 @@ def test_default_config_on_the_embedded_model(tmp_path):
     taxonomy = load_taxonomy(config.taxonomy_files())
     check_dataset(out, taxonomy, planned=16, seed=5)
     assert manifest["llm"]["backend"] == "embedded"
-    assert manifest["llm"]["llm.generate_requests"] == 16
+    # the planned personas, and the quota top-up's replacements for any the critic or dedup dropped
+    generated = 16 + manifest["counts"]["topped_up"]
+    assert manifest["llm"]["llm.generate_requests"] == generated
     assert manifest["llm"]["llm.generate_completion_tokens"] > 16 * 2 * 20  # k=2 candidates really written
     iters = manifest["generation"]["iterations"]
-    assert sum(i["personas"] for i in iters) == 16 and iters[0]["candidates"] >= 2 * iters[0]["personas"] - 2
+    assert sum(i["personas"] for i in iters) == generated and iters[0]["candidates"] >= 2 * iters[0]["personas"] - 2
     personas = pq.read_table(out / "personas").to_pylist()
     assert personas, "the critic rejected every narrative of the real model"
     for row in personas:
@@ -35,6 +37,8 @@ def test_default_config_on_the_embedded_model(tmp_path):
         assert row["generation"]["candidates"] >= 1 and row["generation"]["llm_calls"] >= 1
     report = json.loads((out / "quality_report.json").read_text())
     assert report["diversity"]["embeddings"]["mean_pairwise_distance"] > 0
+    rate = report["diversity"]["near_duplicate_rate"]
+    assert 0 <= rate["after_dedup"] <= rate["before_dedup"] <= 1 and rate["reached_dedup"] >= len(personas)
     assert (out / "README.md").exists() and (out / "quality_report.html").exists()
     # dialogues between the accepted personas, one line per turn from the real model
     d = manifest["dialogues"]

@@ -173,7 +173,14 @@ def test_pipeline_survives_an_endpoint_that_stays_down(tmp_path):
         out = tmp_path / "out"
         cfg = judge_config(tmp_path, fake.base_url, n=10, extra=", batch_retries: 0")
         manifest = build_dataset.run(["--config", str(cfg), "--output", str(out)])
-    assert manifest["counts"]["accepted"] == 0 and manifest["counts"]["rejected"] == 10
-    assert manifest["counts"]["rejected_by_reason"] == {"llm_error": 10}
+    # the quota top-up tried replacements (within its bound); they failed the same way
+    topped_up = manifest["counts"]["topped_up"]
+    assert manifest["counts"]["accepted"] == 0 and manifest["counts"]["rejected"] == 10 + topped_up
+    assert manifest["counts"]["rejected_by_reason"] == {"llm_error": 10 + topped_up}
+    assert all(
+        q["short_because"].startswith(f"lost {q['target'] + q['top_up']['generated']} llm_error")
+        for q in manifest["quotas"]
+        if q["target"]
+    )
     messages = {r["message"] for r in pq.read_table(out / "rejected").to_pylist()}
     assert all("EndpointUnavailable" in m and "503" in m for m in messages)

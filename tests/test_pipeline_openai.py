@@ -32,14 +32,14 @@ def fault_for(facts):
     return FAULTS.get(bucket)
 
 
-def config(tmp_path, base_url, n=48):
+def config(tmp_path, base_url, n=48, top_up_rounds=2):
     return write(
         tmp_path,
         "run.yaml",
         f"""
 run: {{name: fake, seed: 11, num_personas: {n}}}
 taxonomy: {{files: ["{REPO}/taxonomy/base.yaml"]}}
-quotas: {{stratify_by: [demographics.age_band, demographics.gender]}}
+quotas: {{stratify_by: [demographics.age_band, demographics.gender], top_up: {{rounds: {top_up_rounds}}}}}
 llm: {{backend: openai, base_url: "{base_url}", model: fake-model, api_key_env: FAKE_LLM_KEY,
        concurrency: 8, max_retries: 3, request_timeout_s: 20}}
 critic: {{min_words: 20, max_words: 200, threshold: 0.6}}
@@ -57,9 +57,14 @@ def server():
 def test_pipeline_end_to_end_with_faults(tmp_path, server, monkeypatch):
     monkeypatch.setenv("FAKE_LLM_KEY", SECRET)
     out = tmp_path / "out"
-    manifest = build_dataset.run(["--config", str(config(tmp_path, server.base_url)), "--output", str(out)])
+    # the quota top-up is off here (tests/test_top_up.py covers it): every fault is seen once
+    cfg = config(tmp_path, server.base_url, top_up_rounds=0)
+    manifest = build_dataset.run(["--config", str(cfg), "--output", str(out)])
     taxonomy = load_taxonomy([REPO / "taxonomy" / "base.yaml"])
     check_dataset(out, taxonomy, planned=48, seed=11)
+    assert manifest["counts"]["topped_up"] == 0 and manifest["counts"]["short_cells"] > 0
+    short = [q for q in manifest["quotas"] if q["shortfall"] > 0]
+    assert all("quota top-up is off" in q["short_because"] for q in short)
 
     # 48 planned rows, 20 per shard: shards by persona index range, deterministic names
     assert [s["path"] for s in manifest["shards"]["personas"]] == [
@@ -153,6 +158,8 @@ def test_same_inputs_give_the_same_dataset(tmp_path, server):
     b = pq.read_table(tmp_path / "b" / "personas")
     assert a.equals(b)
     assert first["counts"] == second["counts"]
+    # the faults lose personas, so this covers the quota top-up's choices too
+    assert first["counts"]["topped_up"] > 0 and first["quotas"] == second["quotas"]
 
 
 def test_existing_output_is_not_overwritten_without_flag(tmp_path, server):
@@ -239,8 +246,10 @@ def test_rules_reject_and_warn_with_reasons(tmp_path):
         if v
     }
     assert by_rule.get("under_sixty") and by_rule.get("pets_named") and accepted
-    # every record reached validation (no LLM faults here), and every one failed the warning rule
-    assert manifest["validation"]["rule_outcomes"]["long_story.failed"] == 30
+    # every record reached validation (no LLM faults here), the top-up replacements of the
+    # rejected ones too, and every one failed the warning rule
+    topped_up = manifest["counts"]["topped_up"]
+    assert topped_up > 0 and manifest["validation"]["rule_outcomes"]["long_story.failed"] == 30 + topped_up
     assert manifest["hashes"]["rules"] == accepted[0]["validation"]["rules_sha256"]
     # the written dataset passes the same rules when checked again from disk
     assert validate.main([str(out), "--rules", str(rules)]) == 0

@@ -115,6 +115,7 @@ def persona_row(taxonomy, k: int, index: int) -> dict:
         "persona_id": f"p-{SEED}-{index:07d}",
         "persona_index": index,
         "quota_cell": f"demographics.gender={gender}",
+        "top_up_round": 0,
         "attributes": taxonomy.nest(flat),
         "narrative": narrative,
         "critic": {
@@ -164,6 +165,7 @@ def build_fixture(root: Path) -> Path:
             "persona_id": f"p-{SEED}-{i:07d}",
             "persona_index": i,
             "quota_cell": f"demographics.gender={g}",
+            "top_up_round": 0,
             "stage": stage,
             "reason": reason,
             "message": "fixture",
@@ -312,6 +314,14 @@ def test_diversity_and_critic(metrics):
     assert edge["similarity"] == 0.95 and edge["removed"] == f"p-{SEED}-0000021"
     assert edge["kept"] == f"p-{SEED}-0000000" and edge["removed_text"] == "A removed near copy."
     assert edge["kept_text"]  # the survivor's own narrative
+    # before dedup: the removed copy and its survivor had a duplicate, of the 20 + 1 that reached it;
+    # after: measured on the embedded sample, which this test skips
+    assert d["near_duplicate_rate"] == {
+        "reached_dedup": 21,
+        "with_duplicate": 2,
+        "before_dedup": round(2 / 21, 6),
+        "after_dedup": None,
+    }
     assert d["languages"]["languages"] == ["en"]
     assert d["embeddings"] == {"computed": False, "reason": "skipped (--no-embeddings)"}
     assert 0 < d["distinct_1"]["value"] < 1 and d["distinct_2"]["value"] > d["distinct_1"]["value"]

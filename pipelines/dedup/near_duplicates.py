@@ -28,8 +28,15 @@ def normalised_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def priority(record: dict[str, Any]) -> tuple[float, int]:
-    return (-float(record.get("critic", {}).get("score", 0.0)), record_index(record))
+def priority(record: dict[str, Any]) -> tuple[int, float, int]:
+    """Which of two duplicates survives (smaller first): a record from an earlier quota top-up
+    round (planned personas are round 0), then the higher critic score, then the lower index.
+    A replacement therefore never displaces a record that was already kept."""
+    return (
+        int(record.get("top_up_round") or 0),
+        -float(record.get("critic", {}).get("score", 0.0)),
+        record_index(record),
+    )
 
 
 def find_duplicates(

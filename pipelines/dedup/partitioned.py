@@ -60,7 +60,7 @@ MIN_POINTS_PER_CENTROID = 39  # FAISS' own lower bound for a meaningful k-means 
 _SEARCH_SLACK = 1e-3  # the FAISS search radius sits this far below the threshold; edges are re-checked exactly
 _SIM_CHUNK = 65_536
 
-SortKey = tuple[float, int, str]  # priority(record) + persona_id: a total order
+SortKey = tuple[int, float, int, str]  # priority(record) + persona_id: a total order
 
 
 class DedupOutputs(NamedTuple):
@@ -356,12 +356,12 @@ class _ResolveExact(beam.DoFn):
         survivor = items[0]
         yield survivor
         for key, _ in items[1:]:
-            yield beam.pvalue.TaggedOutput(_EXACT, (key[2], (REASON_DUPLICATE_EXACT, survivor[0][2], 1.0)))
+            yield beam.pvalue.TaggedOutput(_EXACT, (key[-1], (REASON_DUPLICATE_EXACT, survivor[0][-1], 1.0)))
 
 
 def _to_sample_entry(item: Item) -> tuple[str, str, bytes]:
     key, data = item
-    return (sample_key(key[2]), key[2], data)
+    return (sample_key(key[-1]), key[-1], data)
 
 
 def _sample_order(entry: tuple[str, str, bytes]) -> tuple[str, str]:
@@ -425,9 +425,9 @@ def _resolve(edges: list[tuple[SortKey, SortKey, float]]) -> Iterator[tuple[str,
     priorities: dict[str, SortKey] = {}
     pairs = []
     for a, b, sim in edges:
-        priorities[a[2]] = a
-        priorities[b[2]] = b
-        pairs.append((a[2], b[2], sim))
+        priorities[a[-1]] = a
+        priorities[b[-1]] = b
+        pairs.append((a[-1], b[-1], sim))
     dropped = resolve_survivors(pairs, priorities)
     for persona, (survivor, sim) in sorted(dropped.items()):
         yield (persona, (REASON_DUPLICATE_NEAR, survivor, sim))

@@ -340,6 +340,7 @@ class GeneratorCritic(beam.PTransform):
         expected_total: int | None = None,
         judge_settings: LLMSettings | None = None,
         task=None,
+        exemplars=None,
     ):
         super().__init__()
         self.settings = settings
@@ -349,10 +350,15 @@ class GeneratorCritic(beam.PTransform):
         self.seed = seed
         self.expected_total = expected_total
         self.judge_settings = judge_settings  # None: the LLM judge is off
+        # A singleton of exemplars chosen elsewhere (quota top-up: from the personas already
+        # kept): every spec is generated with them, in one iteration numbered like the last one.
+        self.exemplars = exemplars
 
     def expand(self, specs):
         ex = self.gen["exemplars"]
         iterations, fraction = int(ex["iterations"]), float(ex["pilot_fraction"])
+        if self.exemplars is not None:
+            return self._iteration(specs, iterations, self.exemplars)
         parts = specs | "SplitIterations" >> beam.Partition(
             lambda spec, n: iteration_of(record_index(spec), iterations, fraction), iterations + 1
         )

@@ -74,8 +74,23 @@ def write_shard(output_dir: str, dataset: str, shard: int, table: pa.Table, comp
     return stats
 
 
+CountKey = str | tuple[str, ...]
+
+
+def count_name(key: CountKey) -> str:
+    """A shard-stats count's name: the column, or the columns joined by '+' for a joint count."""
+    return key if isinstance(key, str) else "+".join(key)
+
+
+def count_value(row: dict[str, Any], key: CountKey) -> str:
+    """What a row is counted under: str(value), or for a joint count the JSON list of str(values)."""
+    if isinstance(key, str):
+        return str(row.get(key))
+    return json.dumps([str(row.get(k)) for k in key])
+
+
 class _WriteShard(beam.DoFn):
-    def __init__(self, output_dir: str, dataset: str, schema: pa.Schema, compression: str, count_keys: tuple[str, ...]):
+    def __init__(self, output_dir: str, dataset: str, schema: pa.Schema, compression: str, count_keys):
         self.output_dir = output_dir.rstrip("/")
         self.dataset = dataset
         self.schema = schema
@@ -91,7 +106,7 @@ class _WriteShard(beam.DoFn):
             shard,
             pa.Table.from_pylist(rows, schema=self.schema),
             self.compression,
-            counts={key: dict(Counter(str(r.get(key)) for r in rows)) for key in self.count_keys},
+            counts={count_name(key): dict(Counter(count_value(r, key) for r in rows)) for key in self.count_keys},
         )
 
 
@@ -156,7 +171,7 @@ class WriteShards(beam.PTransform):
         schema: pa.Schema,
         rows_per_shard: int,
         compression: str = "zstd",
-        count_keys: tuple[str, ...] = (),
+        count_keys: tuple[CountKey, ...] = (),
     ):
         super().__init__()
         self.output_dir = output_dir

@@ -200,7 +200,8 @@ def counts_metrics(ds: Dataset) -> dict[str, Any]:
     accepted = ds.personas.height
     rej = ds.rejected
     rejected = 0 if rej is None else rej.height
-    planned = int(m_counts.get("planned", accepted + rejected))
+    topped_up = int(m_counts.get("topped_up") or 0)  # quota top-up replacements
+    planned = int(m_counts.get("planned", accepted + rejected - topped_up))
     by_stage = _count_dict(rej["stage"]) if rej is not None and "stage" in rej.columns else {}
     by_reason = _count_dict(rej["reason"]) if rej is not None and "reason" in rej.columns else {}
     by_rule = _count_dict(rej["rule"]) if rej is not None and "rule" in rej.columns else {}
@@ -209,7 +210,7 @@ def counts_metrics(ds: Dataset) -> dict[str, Any]:
         grouped = rej.group_by("stage", "reason").len().sort("len", "stage", "reason", descending=[True, False, False])
         by_stage_reason = [{"stage": s, "reason": r, "rows": int(n)} for s, r, n in grouped.iter_rows()]
     stages = list(STAGE_ORDER) + sorted(s for s in by_stage if s not in STAGE_ORDER)
-    funnel, entering = [], planned
+    funnel, entering = [], planned + topped_up
     for stage in stages:
         dropped = by_stage.get(stage, 0)
         passed = entering - dropped
@@ -230,11 +231,14 @@ def counts_metrics(ds: Dataset) -> dict[str, Any]:
     iterations = ((ds.manifest.get("generation") or {}).get("iterations")) or []
     return {
         "planned": planned,
+        "topped_up": topped_up,
         "accepted": accepted,
         "rejected": rejected,
-        "unfinished": planned - accepted - rejected,
+        "unfinished": planned + topped_up - accepted - rejected,
         "acceptance_rate": _r(accepted / planned) if planned else None,
-        "manifest": {k: m_counts.get(k) for k in ("planned", "accepted", "rejected", "unfinished", "balanced")},
+        "manifest": {
+            k: m_counts.get(k) for k in ("planned", "topped_up", "accepted", "rejected", "unfinished", "balanced")
+        },
         "consistent_with_manifest": not mismatches,
         "mismatches": mismatches,
         "rejected_by_stage": by_stage,
@@ -274,6 +278,9 @@ def quota_metrics(ds: Dataset) -> dict[str, Any]:
                 "target_share": _r(target_share),
                 "achieved_share": _r(achieved_share),
                 "share_deviation": _r(achieved_share - target_share),
+                "lost": c.get("lost") or {},
+                "top_up": c.get("top_up") or {},
+                "short_because": c.get("short_because"),
             }
         )
     planned_ids = {c.get("cell_id") for c in cells}
@@ -531,6 +538,9 @@ def diversity_metrics(
         "exact_duplicates_among_accepted": sum(c - 1 for c in hashes.values() if c > 1),
         "rejected_duplicates": dup_counts,
         "dedup_threshold": threshold,
+        # share of texts with at least one other text at cosine >= threshold (or identical):
+        # before, over every text that reached dedup; after, over the embedded sample of the output
+        "near_duplicate_rate": {**_duplicate_rate_before(ds, len(texts)), "after_dedup": None},
         "languages": languages(texts),
     }
     model_spec = embedding_model or dedup_cfg.get("embedding_model") or DEFAULT_EMBEDDING_MODEL
@@ -561,7 +571,25 @@ def diversity_metrics(
         for pair in emb["closest_pairs_below_threshold"]
     ]
     out["embeddings"] = {"computed": True, "model": model_spec, "sampled": len(picked), "seed": seed, **emb}
+    out["near_duplicate_rate"]["after_dedup"] = _r(emb["texts_with_near_duplicate"] / len(picked), 6)
     return out
+
+
+def _duplicate_rate_before(ds: Dataset, accepted: int) -> dict[str, Any]:
+    """Of the records that reached the dedup stage (the accepted ones and those it removed), the
+    share that had an exact or near duplicate: every removed record and every survivor named as
+    the `duplicate_of` of one. Exact for the whole run, from the rejected dataset alone."""
+    rej = ds.rejected
+    removed, survivors = 0, 0
+    if rej is not None and {"reason", "duplicate_of"} <= set(rej.columns):
+        dups = rej.filter(pl.col("reason").is_in(["duplicate_exact", "duplicate_near"]))
+        removed, survivors = dups.height, dups["duplicate_of"].drop_nulls().n_unique()
+    reached = accepted + removed
+    return {
+        "reached_dedup": reached,
+        "with_duplicate": removed + survivors,
+        "before_dedup": _r((removed + survivors) / reached, 6) if reached else None,
+    }
 
 
 def _excerpt(text: str, limit: int = 240) -> str:
@@ -1076,6 +1104,8 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "distinct_2": d["distinct_2"]["value"],
         "mean_pairwise_embedding_distance": emb.get("mean_pairwise_distance"),
         "near_duplicate_pair_rate": emb.get("near_duplicate_pair_rate"),
+        "near_duplicate_rate_before_dedup": d["near_duplicate_rate"]["before_dedup"],
+        "near_duplicate_rate_after_dedup": d["near_duplicate_rate"]["after_dedup"],
         "mean_critic_score": cr.get("mean"),
         "mean_words": (d.get("words") or {}).get("mean"),
         "stereotype_flagged": {

@@ -278,6 +278,11 @@ def _quotas(m: dict[str, Any]) -> str:
         {
             "cell": _cell_label(c),
             **{k: c[k] for k in ("target", "achieved", "deviation", "target_share", "achieved_share")},
+            "lost": _fmt(c.get("lost")) if c.get("lost") else "",
+            "top-up (accepted / generated)": (
+                f"{c['top_up'].get('accepted', 0)} / {c['top_up'].get('generated', 0)}" if c.get("top_up") else ""
+            ),
+            "short because": c.get("short_because") or "",
         }
         for c in q["cells"]
     ]
@@ -335,6 +340,7 @@ def _diversity(m: dict[str, Any]) -> str:
         "exact duplicates among accepted (name-masked)": d["exact_duplicates_among_accepted"],
         "rejected as exact duplicates": d["rejected_duplicates"]["duplicate_exact"],
         "rejected as near duplicates": d["rejected_duplicates"]["duplicate_near"],
+        "narratives with a duplicate before dedup": _rate_of(d["near_duplicate_rate"]),
         "languages (guessed)": d["languages"]["shares"],
     }
     if emb.get("computed"):
@@ -347,7 +353,10 @@ def _diversity(m: dict[str, Any]) -> str:
                 f"pairs with cosine >= {_fmt(emb['threshold'])} (dedup threshold)": (
                     f"{emb['near_duplicate_pairs']} of {emb['pairs']} ({_fmt(emb['near_duplicate_pair_rate'])})"
                 ),
-                "narratives with a near duplicate": emb["texts_with_near_duplicate"],
+                "narratives with a near duplicate after dedup (sample)": (
+                    f"{emb['texts_with_near_duplicate']} of {emb['sampled']} "
+                    f"({_fmt(d['near_duplicate_rate']['after_dedup'])})"
+                ),
             }
         )
     else:
@@ -371,6 +380,12 @@ def _diversity(m: dict[str, Any]) -> str:
         _table(below, ["similarity", "a", "a_text", "b", "b_text"]) if below else _p("not computed", "note")
     )
     return _kv(rows, "metric", "value") + note + "".join(examples)
+
+
+def _rate_of(rate: dict[str, Any]) -> str:
+    if not rate.get("reached_dedup"):
+        return "n/a"
+    return f"{rate['with_duplicate']} of {rate['reached_dedup']} ({_fmt(rate['before_dedup'])})"
 
 
 def _critic(m: dict[str, Any]) -> str:
@@ -559,6 +574,7 @@ COLUMN_NOTES = {
     "persona_id": "`p-<seed>-<index>`, unique",
     "persona_index": "index of the persona in the run's plan",
     "quota_cell": "the quota cell (stratum) the persona was planned in",
+    "top_up_round": "0: planned; r >= 1: a replacement generated in quota top-up round r",
     "attributes": "sampled structured attributes, nested like the taxonomy",
     "narrative": "the LLM-written prose about the persona",
     "critic": "critic score, pass flag, per-expert scores, findings",
@@ -693,6 +709,7 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
         ]
     stats = [
         {"metric": "accepted / planned", "value": f"{c['accepted']} / {c['planned']} ({_fmt(c['acceptance_rate'])})"},
+        {"metric": "quota top-up replacements generated", "value": c.get("topped_up", 0)},
         {"metric": "rejected by reason", "value": c["rejected_by_reason"] or "none"},
         {
             "metric": "quota cells met",
@@ -711,6 +728,14 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
             }
         )
         stats.append({"metric": "near-duplicate pair rate", "value": emb["near_duplicate_pair_rate"]})
+    stats.append(
+        {
+            "metric": "share of narratives with a near duplicate, before / after dedup",
+            "value": (
+                f"{_fmt(head['near_duplicate_rate_before_dedup'])} / {_fmt(head['near_duplicate_rate_after_dedup'])}"
+            ),
+        }
+    )
     out += ["## Statistics", "", _md_table(stats, ["metric", "value"]), ""]
     audit_rows = [
         {

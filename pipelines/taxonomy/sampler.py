@@ -242,6 +242,19 @@ class AttributeSampler:
         cells = np.searchsorted(self._starts, indices, side="right") - 1
         return self._sample(indices, cells)
 
+    def sample_in_cells(self, indices: np.ndarray, cells: np.ndarray) -> Block:
+        """Personas at indices past the plan (top-up replacements), each in the given quota cell
+        (positions in `plan.cells`). Same pure function of (seed, index) as `sample_block`."""
+        indices = np.asarray(indices, dtype=np.int64)
+        cells = np.asarray(cells, dtype=np.int64)
+        if len(indices) != len(cells):
+            raise ValueError(f"{len(indices)} indices but {len(cells)} cells")
+        if len(indices) and indices.min() < self.plan.total:
+            raise IndexError(f"top-up indices must be past the plan (>= {self.plan.total}), got {int(indices.min())}")
+        if len(cells) and (cells.min() < 0 or cells.max() >= len(self.plan.cells)):
+            raise IndexError(f"quota cell positions must be in 0..{len(self.plan.cells) - 1}")
+        return self._sample(indices, cells)
+
     def sample(self, index: int) -> tuple[str, dict[str, Any]]:
         """(quota cell id, {attribute path: value}) for one persona; equal to its row in any block."""
         block = self.sample_block(index, index + 1)
