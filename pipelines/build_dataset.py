@@ -273,8 +273,9 @@ class ValidateDedupWrite(beam.PTransform):
     matching rejected dataset. Returns the kept records (still with their working fields).
 
     With `refill` (see `QuotaTopUp`), up to `refill.rounds` more rounds follow: refill(kept,
-    round, label) generates replacements, which are validated, embedded and deduplicated together
-    with everything kept so far (earlier rounds win ties, see `priority`)."""
+    round, label) generates replacements, which are validated, embedded and deduplicated against
+    everything kept so far and each other (only pairs with a new record are searched; a kept
+    record always wins over a replacement, see `priority`)."""
 
     def __init__(
         self,
@@ -320,7 +321,7 @@ class ValidateDedupWrite(beam.PTransform):
             )
             pool = embedded if kept is None else (kept, embedded) | f"{label}Pool" >> beam.Flatten()
             deduped = pool | f"{label}Deduplicate" >> DeduplicateScalable(
-                dedup_cfg["threshold"], text_key=self.text_key, **dedup_options(dedup_cfg)
+                dedup_cfg["threshold"], text_key=self.text_key, new_round=r or None, **dedup_options(dedup_cfg)
             )
             rejected += [validated.rejected, deduped.rejected]
             kept = deduped.kept

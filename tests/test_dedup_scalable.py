@@ -262,3 +262,31 @@ def test_resolve_survivors_is_the_sequential_greedy_rule():
 def test_empty_input(tmp_path):
     kept, rejected = run_dedup([], tmp_path, DeduplicateScalable(THRESHOLD))
     assert kept == {} and rejected == {}
+
+
+def test_a_top_up_round_searches_only_pairs_with_its_new_records(records, tmp_path):
+    """new_round=1: the survivors of round 0 plus round 1's records. Round 1's duplicates are found,
+    of round 0's survivors and of each other, whatever the partitions; a pair of two round-0
+    records is never revisited, even if this round's partitions would find it."""
+    rng = np.random.default_rng(3)
+    old = [r for r in records if r["persona_index"] < 200][:150]
+    old_pair = [rec(900, rng.standard_normal(D), 0.8), None]
+    old_pair[1] = rec(901, near(rng, old_pair[0]["_embedding"].astype(np.float64), 0.97), 0.8)
+    old = old + old_pair  # as if round 0's search had missed this pair: it stands
+    base = old[0]["_embedding"].astype(np.float64)
+    new = [
+        {**rec(1000, near(rng, base, 0.95), 0.99), "top_up_round": 1},  # copies a kept one: loses despite its score
+        {**rec(1001, rng.standard_normal(D), 0.7), "top_up_round": 1},
+        {**rec(1002, near(rng, base, 0.95), 0.5), "top_up_round": 1},  # and the next copy too
+        {**rec(1003, rng.standard_normal(D), 0.6), "top_up_round": 1},
+    ]
+    new.append({**rec(1004, near(rng, new[1]["_embedding"].astype(np.float64), 0.96), 0.6), "top_up_round": 1})
+    kept, rejected = run_dedup(old + new, tmp_path, DeduplicateScalable(THRESHOLD, partitions=4, new_round=1))
+    pid = {r["persona_index"]: r["persona_id"] for r in old + new}
+    assert set(rejected) == {pid[1000], pid[1002], pid[1004]}
+    assert rejected[pid[1000]]["duplicate_of"] == pid[old[0]["persona_index"]]
+    assert rejected[pid[1004]]["duplicate_of"] == pid[1001]  # two new records: the usual rule
+    assert {pid[900], pid[901], pid[1001], pid[1003]} <= set(kept)
+    # the same input without new_round re-decides round 0's pair too
+    _, full = run_dedup(old + new, tmp_path, DeduplicateScalable(THRESHOLD, partitions=4), name="full")
+    assert set(full) == set(rejected) | {pid[901]}

@@ -401,14 +401,20 @@ def _assign(batch: list[Item], partitioning, threshold: float, margin: float, pr
 
 
 class _SearchPartition(beam.DoFn):
-    """(partition, members) -> edges (key_a, key_b, sim) with key_a < key_b."""
+    """(partition, members) -> edges (key_a, key_b, sim) with key_a < key_b. With `new_round`,
+    only edges with an endpoint of that top-up round (key[0]), and partitions without one are
+    not searched at all."""
 
-    def __init__(self, threshold: float):
+    def __init__(self, threshold: float, new_round: int | None = None):
         self.threshold = threshold
+        self.new_round = new_round
 
     def process(self, keyed: tuple[int, Iterable[tuple[bool, SortKey, bytes]]]) -> Iterator[Any]:
         _, members = keyed
         members = sorted(members, key=lambda m: m[1])
+        new = self.new_round
+        if new is not None and not any(m[1][0] == new for m in members):
+            return
         home_idx = [i for i, m in enumerate(members) if m[0]]
         if not home_idx:
             return
@@ -418,6 +424,8 @@ class _SearchPartition(beam.DoFn):
         qi, hj, sims = search_partition(vectors[home_idx], vectors, home_pos, self.threshold)
         for q, h, sim in zip(qi.tolist(), hj.tolist(), sims.astype(np.float64).tolist(), strict=True):
             a, b = members[q][1], members[home_idx[h]][1]
+            if new is not None and a[0] != new and b[0] != new:
+                continue
             yield (a, b, sim) if a < b else (b, a, sim)
 
 
@@ -460,6 +468,10 @@ class DeduplicateScalable(beam.PTransform):
     margin / probes: a record also probes up to `probes - 1` partitions whose boundary with its home
     partition is within `margin * sqrt(2 - 2 * threshold)` of it (`assign_partitions`); larger
     values find more boundary pairs, at more cost; margin=1 with probes >= k finds every pair.
+    new_round: the records are the survivors of earlier rounds (already deduplicated among
+    themselves, all of a lower `top_up_round`) plus the records of this round: only pairs with a
+    record of this round are searched and resolved, so earlier decisions stand and a round with
+    few new records searches few partitions.
     """
 
     def __init__(
@@ -475,6 +487,7 @@ class DeduplicateScalable(beam.PTransform):
         seed: int = DEFAULT_SEED,
         niter: int = DEFAULT_NITER,
         balance: float | None = DEFAULT_BALANCE,
+        new_round: int | None = None,
     ):
         super().__init__()
         if partitions is not None and partitions < 1:
@@ -490,6 +503,7 @@ class DeduplicateScalable(beam.PTransform):
         self.seed = int(seed)
         self.niter = int(niter)
         self.balance = balance
+        self.new_round = new_round
 
     def expand(self, records):
         exact = (
@@ -515,7 +529,7 @@ class DeduplicateScalable(beam.PTransform):
             | "AssignPartitions"
             >> beam.FlatMap(_assign, beam.pvalue.AsSingleton(centroids), self.threshold, self.margin, self.probes)
             | "GroupByPartition" >> beam.GroupByKey()
-            | "SearchPartitions" >> beam.ParDo(_SearchPartition(self.threshold))
+            | "SearchPartitions" >> beam.ParDo(_SearchPartition(self.threshold, self.new_round))
             | "GatherEdges" >> beam.combiners.ToList()
             | "ResolveSurvivors" >> beam.FlatMap(_resolve)
         )
