@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import apache_beam as beam
@@ -14,6 +14,7 @@ import pyarrow as pa
 from pipelines.config import RunConfig
 from pipelines.records import persona_id
 from pipelines.taxonomy import AttributeSampler, QuotaPlan, Taxonomy, load_taxonomy, plan_quotas
+from pipelines.taxonomy.quota import top_up_bound
 from pipelines.taxonomy.sampler import Block, check_feasibility
 
 
@@ -125,8 +126,8 @@ class TopUpPlan:
 
     @classmethod
     def of(cls, plan: QuotaPlan, max_extra_fraction: float) -> TopUpPlan:
-        bounds = tuple(math.ceil(max_extra_fraction * c.target - 1e-9) for c in plan.cells)
-        offsets = tuple(int(x) for x in np.concatenate([[0], np.cumsum(bounds)[:-1]])) if bounds else ()
+        bounds = tuple(top_up_bound(c.target, max_extra_fraction) for c in plan.cells)
+        offsets = tuple(accumulate(bounds[:-1], initial=0)) if bounds else ()
         return cls(
             plan.total, tuple(c.cell_id for c in plan.cells), tuple(c.target for c in plan.cells), bounds, offsets
         )

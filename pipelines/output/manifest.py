@@ -8,7 +8,6 @@ finished dataset.
 from __future__ import annotations
 
 import json
-import math
 import platform
 import re
 from collections import Counter
@@ -20,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import __version__
 from pipelines.output.shards import STATS_DIR, write_bytes_atomically
 from pipelines.records import SCHEMA_VERSION
+from pipelines.taxonomy.quota import top_up_bound
 
 MANIFEST = "manifest.json"
 KEY_PACKAGES = (
@@ -172,32 +172,32 @@ def quota_report(stats, plan_cells: list[dict[str, Any]], top_up: dict[str, Any]
     reason), the top-up replacements generated and accepted, and, for a cell still short, why."""
     achieved = _sum_counts(stats, "personas", "quota_cell")
     lost: dict[str, dict[str, int]] = {}
-    for (cell, reason), n in _joint_counts(stats, "rejected", "quota_cell+reason").items():
+    for (cell, reason), n in sorted(_joint_counts(stats, "rejected", "quota_cell+reason").items()):
         lost.setdefault(cell, {})[reason] = n
-    generated: Counter[str] = Counter()
-    kept_top_up: Counter[str] = Counter()
-    for dataset, counter in (("personas", kept_top_up), ("rejected", generated)):
+    replacements = {dataset: Counter() for dataset in ("personas", "rejected")}  # kept / lost, per cell
+    for dataset, counter in replacements.items():
         for (cell, r), n in _joint_counts(stats, dataset, "quota_cell+top_up_round").items():
             if r not in ("0", "None"):
                 counter[cell] += n
-    generated.update(kept_top_up)
+    kept_top_up = replacements["personas"]
+    generated = kept_top_up + replacements["rejected"]
     rounds = int(top_up.get("rounds", 0) or 0)
     fraction = float(top_up.get("max_extra_fraction", 0) or 0)
     out = []
     for cell in plan_cells:
         cid, target = cell["cell_id"], int(cell["target"])
         got = achieved.get(cid, 0)
-        bound = math.ceil(fraction * target - 1e-9) if rounds else 0
+        bound = top_up_bound(target, fraction) if rounds else 0
         entry = {
             **cell,
             "achieved": got,
             "shortfall": target - got,
-            "lost": dict(sorted(lost.get(cid, {}).items())),
+            "lost": lost.get(cid, {}),
             "top_up": {"generated": generated[cid], "accepted": kept_top_up[cid], "bound": bound},
             "short_because": None,
         }
         if got < target:
-            why = ", ".join(f"{n} {reason}" for reason, n in sorted(lost.get(cid, {}).items())) or "none generated"
+            why = ", ".join(f"{n} {reason}" for reason, n in entry["lost"].items()) or "none generated"
             if rounds == 0:
                 limit = "quota top-up is off (quotas.top_up.rounds = 0)"
             elif generated[cid] >= bound:

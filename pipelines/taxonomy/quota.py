@@ -47,6 +47,12 @@ class QuotaPlan:
         ]
 
 
+def top_up_bound(target: int, max_extra_fraction: float) -> int:
+    """The most replacement personas a quota cell of this target may get over a run
+    (`quotas.top_up.max_extra_fraction`); the 1e-9 keeps 0.5 * 4 from rounding up to 3."""
+    return math.ceil(max_extra_fraction * target - 1e-9)
+
+
 def cell_id_of(values: dict[str, str] | tuple[tuple[str, str], ...]) -> str:
     items = values.items() if isinstance(values, dict) else values
     return ";".join(f"{path}={value}" for path, value in items) or "all"
