@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipelines.dedup.embed import dedup_text, embed_texts, load_embedder  # noqa: E402
+from pipelines.dedup.embed import embed_texts, load_embedder, mask_name  # noqa: E402
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -129,15 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     model = load_embedder(dedup_cfg.get("embedding_model", "bundled:all-MiniLM-L6-v2"))
     rng = np.random.default_rng(args.seed)
 
-    def masked(text: str, name: str) -> str:
-        return dedup_text({"narrative": text, "_attrs": {"identity.name": name}})
-
     def sims(pairs: list[tuple[str, str, str, str]]) -> np.ndarray:
         """(text a, name a, text b, name b) -> cosine of the dedup stage's embeddings."""
         if not pairs:
             return np.zeros(0)
-        a = embed_texts(model, [masked(t, n) for t, n, _, _ in pairs])
-        b = embed_texts(model, [masked(t, n) for _, _, t, n in pairs])
+        a = embed_texts(model, [mask_name(t, n) for t, n, _, _ in pairs])
+        b = embed_texts(model, [mask_name(t, n) for _, _, t, n in pairs])
         return np.sum(a * b, axis=1)
 
     n = len(rows)
@@ -162,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
     siblings = cached_siblings(rows, args.cache, args.pairs)
     kinds["resampled, same persona"] = ("keep", sims([(a, nm, b, nm) for nm, a, b in siblings]))
-    vectors = embed_texts(model, [masked(r["narrative"], facts(r)["name"]) for r in rows])
+    vectors = embed_texts(model, [mask_name(r["narrative"], facts(r)["name"]) for r in rows])
     full = vectors @ vectors.T
     np.fill_diagonal(full, -1.0)
     kinds["nearest other persona"] = ("keep", full.max(axis=1))

@@ -36,8 +36,11 @@ def dedup_text(record: dict[str, Any], text_key: str = "narrative") -> str:
     differ only in the name score ~0.2 cosine with MiniLM). Masking them makes "the same nurse who
     loves hiking, again and again" visible as the duplicate it is.
     """
-    text = record[text_key]
-    name = (record.get("_attrs") or {}).get("identity.name") or ""
+    return mask_name(record[text_key], (record.get("_attrs") or {}).get("identity.name") or "")
+
+
+def mask_name(text: str, name: str) -> str:
+    """`text` with every part of `name` (and runs of them) replaced by one placeholder."""
     parts = sorted({p for p in re.split(r"[\s-]+", name) if len(p) > 1}, key=len, reverse=True)
     if parts:
         pattern = r"\b(?:" + "|".join(re.escape(p) for p in parts) + r")\b"

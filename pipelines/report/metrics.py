@@ -509,12 +509,12 @@ def diversity_metrics(
     """distinct-1/2 over all narratives, narrative length in words, exact duplicates (normalised,
     name-masked text), languages, and on at most `sample` narratives the embedding diversity.
     Embeddings use the dedup stage's name-masked text and model, and the dedup threshold."""
-    from pipelines.dedup.embed import dedup_text
+    from pipelines.dedup.embed import mask_name
     from pipelines.dedup.near_duplicates import normalised_hash
 
     texts = ds.personas["narrative"].fill_null("").to_list()
     names = _names(ds)
-    masked = [dedup_text({"narrative": t, "_attrs": {"identity.name": n}}) for t, n in zip(texts, names, strict=True)]
+    masked = [mask_name(t, n) for t, n in zip(texts, names, strict=True)]
     hashes = Counter(normalised_hash(t) for t in masked)
     words = ds.personas["narrative"].fill_null("").str.count_matches(WORD)
     dedup_cfg = (ds.manifest.get("config") or {}).get("dedup") or {}
