@@ -411,10 +411,11 @@ class _SearchPartition(beam.DoFn):
 
     def process(self, keyed: tuple[int, Iterable[tuple[bool, SortKey, bytes]]]) -> Iterator[Any]:
         _, members = keyed
-        members = sorted(members, key=lambda m: m[1])
+        members = list(members)
         new = self.new_round
         if new is not None and not any(m[1][0] == new for m in members):
-            return
+            return  # before sorting: most partitions of a top-up round hold no new record
+        members.sort(key=lambda m: m[1])
         home_idx = [i for i, m in enumerate(members) if m[0]]
         if not home_idx:
             return
