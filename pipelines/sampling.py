@@ -45,9 +45,9 @@ def population(config: RunConfig) -> Population:
     return Population(taxonomy, plan, sampler, check_feasibility(sampler, config.source))
 
 
-def index_ranges(total: int, chunk: int = 1000) -> list[tuple[int, int]]:
-    """Split [0, total) into ranges, so the driver never materialises millions of indices."""
-    return [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
+def index_ranges(total: int, chunk: int = 1000, first: int = 0) -> list[tuple[int, int]]:
+    """Split [first, total) into ranges, so the driver never materialises millions of indices."""
+    return [(start, min(start + chunk, total)) for start in range(first, total, chunk)]
 
 
 def block_table(sampler: AttributeSampler, block: Block) -> pa.Table:
@@ -148,7 +148,7 @@ class TopUpPlan:
                 at_bound.append(cell_id)
             if need > 0:
                 first = self.planned + self.offsets[k] + done
-                ranges.extend((k, start, min(start + 1000, first + need)) for start in range(first, first + need, 1000))
+                ranges.extend((k, start, stop) for start, stop in index_ranges(first + need, first=first))
                 used[k] = done + need
         return {"ranges": ranges, "used": used, "at_bound": at_bound}
 

@@ -11,7 +11,7 @@ import pytest
 from pipelines import build_dataset
 from pipelines.config import load_config
 from pipelines.dedup.near_duplicates import priority
-from pipelines.sampling import TopUpPlan, population
+from pipelines.sampling import TopUpPlan, index_ranges, population
 from pipelines.taxonomy import load_taxonomy
 from tests.conftest import REPO, write
 from tests.dataset_checks import check_dataset
@@ -77,6 +77,8 @@ def test_allocation_fills_short_cells_within_the_bound(plan):
     assert half.allocate({}, used)["ranges"] == []
     assert half.allocate({}, used)["at_bound"] == [c.cell_id for c in cells if c.target]
     assert TopUpPlan.of(plan.plan, 0.0).allocate({}, None)["ranges"] == []
+    # a large shortfall is handed out in the same 1,000-index ranges as the plan's own indices
+    assert index_ranges(2500, first=200) == [(200, 1200), (1200, 2200), (2200, 2500)]
 
 
 def test_replacements_are_sampled_in_their_cell(plan):
