@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.common import settings
 from pipelines.errors import InputError
 from pipelines.schemas import check_file_against_schema
 from pipelines.taxonomy.loader import read_yaml
@@ -17,97 +18,7 @@ from pipelines.taxonomy.loader import read_yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 
-DEFAULTS: dict[str, Any] = {
-    "run": {"name": "run", "seed": 0, "num_personas": 100},
-    "taxonomy": {"files": ["taxonomy/base.yaml"]},
-    "quotas": {
-        "stratify_by": [],
-        "shares": {},
-        "counts": [],
-        # Personas lost to the critic, validation or dedup are replaced by new ones of the same cell.
-        "top_up": {"rounds": 2, "max_extra_fraction": 0.5},
-    },
-    "llm": {
-        "backend": "embedded",
-        "model": None,
-        "base_url": None,
-        "api_key_env": "OPENAI_API_KEY",
-        "max_tokens": 150,
-        "temperature": 0.7,
-        "top_p": 0.9,
-        "repetition_penalty": 1.2,
-        "concurrency": 32,
-        "request_timeout_s": 180,
-        "max_retries": 4,
-        "batch_retries": 3,
-        "throttle_delay_s": 5,
-        "request_seed": True,
-        "assistant_prefill": None,
-        "cache": {"enabled": True, "path": None},
-        "vllm": {
-            "gpu_memory_utilization": 0.3,
-            "max_model_len": 2048,
-            "enforce_eager": True,
-            "startup_timeout_s": 900,
-            "extra_args": [],
-        },
-    },
-    "generation": {
-        "prompt_template": "persona_narrative_v1",
-        "target_words": 90,
-        "candidates": 2,
-        "max_revisions": 1,
-        "exemplars": {"iterations": 1, "pilot_fraction": 0.1, "count": 3},
-    },
-    "critic": {
-        "min_words": 35,
-        "max_words": 260,
-        "threshold": 0.6,
-        "weights": {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1, "llm_judge": 0.3},
-        "novelty_threshold": 0.8,
-        "llm_judge": {
-            "enabled": False,
-            # Overrides of the `llm` block for the judge: another backend, model or endpoint.
-            "llm": {"temperature": 0.0, "top_p": 1.0},
-            "min_score": 0.5,
-            "max_tokens": 400,
-        },
-    },
-    "dialogues": {
-        "enabled": True,
-        "scenarios": "taxonomy/scenarios.yaml",
-        "pairing": "mixed",
-        "per_persona": 1,
-        "turns": 6,
-        "mode": "turns",
-        "turn_max_tokens": 60,
-        "max_tokens": 320,
-        "structured_output": False,
-        "candidates": 2,
-        "max_revisions": 1,
-        "critic": {
-            "threshold": 0.6,
-            "min_turn_words": 3,
-            "max_turn_words": 80,
-            "echo_threshold": 0.6,
-            "novelty_threshold": 0.8,
-        },
-        "export_spc": True,
-    },
-    "validation": {"rules": ["rules/persona.yaml", "rules/dialogue.yaml"]},
-    "dedup": {
-        "embedding_model": "bundled:all-MiniLM-L6-v2",
-        "threshold": 0.9,
-        "batch_size": 64,
-        # Partitioned search (pipelines/dedup/partitioned.py): k-means cells, each item also probes
-        # the cells it lies near the border of. partitions null: one below 20,000 records, else ~500
-        # records per cell.
-        "partitions": None,
-        "probes": 8,
-        "margin": 0.5,
-    },
-    "output": {"rows_per_shard": 100000, "compression": "zstd", "report": True, "report_embeddings": True},
-}
+DEFAULTS = settings.DEFAULTS
 
 
 OPERATIONAL_LLM_KEYS = (

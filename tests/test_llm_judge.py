@@ -9,7 +9,8 @@ import pytest
 from pipelines import build_dataset
 from pipelines.critique.experts import ExpertResult, Finding, combine
 from pipelines.critique.llm_judge import judge_request, parse_grades, rubric_schema
-from pipelines.generation.llm import ChatRequest, ChatResponse, EndpointUnavailable, LLMSettings, chat_handler
+from pipelines.common.chat import ChatRequest, ChatResponse
+from pipelines.generation.llm import EndpointUnavailable, LLMSettings, chat_handler
 from tests.conftest import REPO, write
 from tests.fake_openai import EXTRA, FakeOpenAI
 

@@ -17,8 +17,8 @@ from typing import Any
 import jsonschema
 
 from pipelines.critique.experts import ExpertResult, Finding
-from pipelines.generation.llm import ChatRequest, ChatResponse, request_seed
-from pipelines.generation.prompts import persona_facts
+from pipelines.common.chat import ChatRequest, ChatResponse, request_seed
+from pipelines.common.facts import persona_facts
 
 EXPERT = "llm_judge"
 RUBRIC = ("realism", "consistency", "depth")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipelines.critique.experts import Finding, Verdict, judge
-from pipelines.generation.prompts import NOUNS, PRONOUNS
+from pipelines.common.facts import NOUNS, PRONOUNS
 
 
 def critique_candidates(

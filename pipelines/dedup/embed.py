@@ -9,6 +9,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
+from pipelines.common.facts import mask_names
 from pipelines.progress import Progress
 
 BUNDLED_PREFIX = "bundled:"
@@ -41,12 +42,7 @@ def dedup_text(record: dict[str, Any], text_key: str = "narrative") -> str:
 
 def mask_name(text: str, name: str) -> str:
     """`text` with every part of `name` (and runs of them) replaced by one placeholder."""
-    parts = sorted({p for p in re.split(r"[\s-]+", name) if len(p) > 1}, key=len, reverse=True)
-    if parts:
-        pattern = r"\b(?:" + "|".join(re.escape(p) for p in parts) + r")\b"
-        text = re.sub(pattern, NAME_PLACEHOLDER, text, flags=re.IGNORECASE)
-        text = re.sub(rf"{NAME_PLACEHOLDER}(?:\s+{NAME_PLACEHOLDER})+", NAME_PLACEHOLDER, text)
-    return text
+    return mask_names(text, {name: NAME_PLACEHOLDER}, flags=re.IGNORECASE)
 
 
 def load_embedder(spec: str):

@@ -20,8 +20,8 @@ from pipelines.critique.dialogue import (
     parse_dialogue,
 )
 from pipelines.critique.experts import Verdict
-from pipelines.generation.llm import ChatRequest, request_seed
-from pipelines.generation.prompts import persona_facts
+from pipelines.common.chat import ChatRequest, request_seed
+from pipelines.common.facts import first_name, mask_names, persona_facts
 
 TEMPLATE_ID = "dialogue_v1"
 FACT_LABELS = ("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Personality", "Hobbies", "Way of talking")
@@ -43,10 +43,6 @@ EXAMPLE = (
     "Lucía: After a night shift I just want my bike and some quiet. Do you cook, at least, after driving all day?\n"
     "Tom: Every evening. It's the only thing that calms me down."
 )
-
-
-def first_name(name: str) -> str:
-    return name.split()[0] if name.split() else name
 
 
 def labels(names: tuple[str, str]) -> tuple[str, str]:
@@ -224,12 +220,7 @@ class DialogueTask:
 def masked_text(text: str, names: tuple[str, str]) -> str:
     """The dialogue with both speakers' names replaced, for duplicate detection: sampled names
     are unique and would hide two conversations that are otherwise the same."""
-    for placeholder, name in zip(("Speaker A", "Speaker B"), names, strict=True):
-        parts = sorted({p for p in re.split(r"[\s-]+", name) if len(p) > 1}, key=len, reverse=True)
-        if parts:
-            text = re.sub(r"\b(?:" + "|".join(map(re.escape, parts)) + r")\b", placeholder, text)
-            text = re.sub(rf"{placeholder}(?:\s+{placeholder})+", placeholder, text)
-    return text
+    return mask_names(text, dict(zip(names, ("Speaker A", "Speaker B"), strict=True)))
 
 
 SPC_COLUMNS = ("dialogue_id", "user 1 personas", "user 2 personas", "Best Generated Conversation")
@@ -332,7 +323,7 @@ class TurnByTurnDialogueTask(DialogueTask):
     def as_answer(self, state):
         from apache_beam.ml.inference.base import PredictionResult
 
-        from pipelines.generation.llm import ChatResponse
+        from pipelines.common.chat import ChatResponse
 
         spec = state["spec"]
         request = ChatRequest(request_id=f"{spec['dialogue_id']}/turns", messages=(), seed=0, payload=spec)

@@ -11,7 +11,6 @@ request becomes a response with `error` set, never an exception that would drop 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
@@ -24,6 +23,7 @@ from typing import Any
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RemoteModelHandler
 
+from pipelines.common.chat import ChatRequest, ChatResponse
 from pipelines.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -107,36 +107,6 @@ def _cache_root(cache: dict[str, Any]) -> str | None:
     return cache.get("path") or default_root()
 
 
-@dataclass(frozen=True)
-class ChatRequest:
-    request_id: str
-    messages: tuple[tuple[str, str], ...]  # (role, content)
-    seed: int
-    prefill: str = ""  # the answer starts with this; the model continues it
-    payload: Any = None  # carried through untouched (the persona being written)
-    n: int = 1  # candidates sampled for this prompt in one call (OpenAI/vLLM `n`)
-    response_format: dict[str, Any] | None = None  # structured output (OpenAI `json_schema`)
-    max_tokens: int | None = None  # overrides the settings' max_tokens for this request
-    stop: tuple[str, ...] = ()  # stop sequences
-
-
-@dataclass(frozen=True)
-class ChatResponse:
-    choices: tuple[tuple[str, str | None], ...]  # (text, finish_reason) per candidate
-    prompt_tokens: int
-    completion_tokens: int
-    error: str | None = None
-    cached: bool = False  # answered from the cache, not by the endpoint
-    calls: int = 1  # LLM calls behind this answer (several when a task writes its text in parts)
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self.choices[0][1] if self.choices else None
-
-
-def request_seed(*parts: Any) -> int:
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 class _Endpoint:

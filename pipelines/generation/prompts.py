@@ -9,63 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-PRONOUNS = {"female": "she/her", "male": "he/him", "non-binary": "they/them"}
-NOUNS = {"female": "woman", "male": "man"}
-
-
-def _join(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
-    """The anchor facts a narrative must carry, as (label, text), from flat attribute paths."""
-    g = attrs.get
-    facts: list[tuple[str, str]] = [("Name", g("identity.name")), ("Age", str(g("demographics.age")))]
-    gender = g("demographics.gender")
-    pronouns = PRONOUNS.get(str(gender).lower())
-    facts.append(("Gender", f"{gender} ({pronouns})" if pronouns else gender))
-    place = ", ".join(x for x in (g("location.residence.city"), g("location.residence.country")) if x)
-    if place:
-        setting = g("location.residence.setting")
-        facts.append(("Lives in", f"{place}" + (f" ({setting})" if setting else "")))
-    if g("work.employment.occupation"):
-        arrangement = g("work.employment.work_arrangement")
-        facts.append(("Occupation", g("work.employment.occupation") + (f", {arrangement}" if arrangement else "")))
-    if g("education.level"):
-        field = g("education.field")
-        facts.append(("Education", g("education.level") + (f" in {field}" if field else "")))
-    family = [x for x in (g("household.marital_status"),) if x]
-    kids = g("household.children")
-    if kids is not None:
-        family.append("no children" if kids == 0 else f"{kids} child" + ("ren" if kids > 1 else ""))
-    if g("household.living_with"):
-        family.append(
-            f"lives with {g('household.living_with')}" if g("household.living_with") != "alone" else "lives alone"
-        )
-    if family:
-        facts.append(("Family", ", ".join(family)))
-    for label, path in (
-        ("Personality", "personality.traits"),
-        ("Hobbies", "interests.hobbies"),
-        ("Values", "values.core_values"),
-    ):
-        if g(path):
-            facts.append((label, _join(list(g(path)))))
-    if g("communication.style"):
-        facts.append(("Way of talking", g("communication.style")))
-    for label, path in (
-        ("Health", "health.physical.chronic_condition"),
-        ("Shaped by", "life_history.formative_events"),
-        ("Goals", "goals_and_fears.goals"),
-        ("Fears", "goals_and_fears.fears"),
-    ):
-        value = g(path)
-        if value:
-            facts.append((label, _join(list(value)) if isinstance(value, list) else value))
-    return [(k, v) for k, v in facts if v not in (None, "", "None")]
-
+from pipelines.common.facts import NOUNS, persona_facts
 
 @dataclass(frozen=True)
 class PromptTemplate:

@@ -26,7 +26,8 @@ from pipelines.critique.experts import ExpertResult, Verdict, clean_text, combin
 from pipelines.critique.llm_judge import EXPERT as JUDGE_EXPERT
 from pipelines.critique.llm_judge import judge_request, parse_grades
 from pipelines.critique.select import best_candidate, critique_candidates, revision_instructions
-from pipelines.generation.llm import ChatRequest, ChatResponse, LLMSettings, chat_handler, request_seed
+from pipelines.common.chat import ChatRequest, ChatResponse, request_seed
+from pipelines.generation.llm import LLMSettings, chat_handler
 from pipelines.generation.prompts import get_template
 from pipelines.records import REASON_CRITIC, REASON_LLM_ERROR, record_id, record_index, rejection
 
