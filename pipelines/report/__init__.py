@@ -4,6 +4,10 @@
 
 writes DATASET_DIR/quality_report.json (every metric), DATASET_DIR/quality_report.html (the same as a
 self-contained page with plots) and DATASET_DIR/README.md (a Hugging Face dataset card).
+
+`metrics` computes every number (a module per metric group), `render` turns them into the page
+and the card, `lexicon` holds the word lists of the language guess and the stereotype audit; this
+module writes the three files (`write_report`).
 """
 
 from __future__ import annotations

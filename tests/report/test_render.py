@@ -1,0 +1,60 @@
+"""The HTML quality report and the dataset card rendered from the fixture's metrics."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import yaml
+
+from pipelines.report import render_card, render_html
+
+
+def test_html_report_is_self_contained_with_sections_and_plots(metrics):
+    page = render_html(metrics)
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.sections, self.tags, self.external = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            self.tags.append(tag)
+            if tag == "section":
+                self.sections.append(attrs.get("id"))
+            for key in ("src", "href"):
+                if (attrs.get(key) or "").startswith(("http:", "https:", "//")):
+                    self.external.append(attrs[key])
+
+    parser = Collect()
+    parser.feed(page)
+    parser.close()
+    assert parser.sections == [
+        "overview", "counts", "quotas", "coverage", "diversity", "critic", "stereotypes", "provenance"
+    ]  # fmt: skip
+    assert parser.tags.count("svg") >= 4 and "table" in parser.tags
+    assert "script" not in parser.tags and "link" not in parser.tags and parser.external == []
+    assert "nurturing" in page and "Monroe" in page
+    assert "secret" not in page and "token=abc" not in page  # endpoint credentials never shown
+
+
+def test_dataset_card_header_and_body(metrics):
+    card = render_card(metrics)
+    assert card.startswith("---\n")
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["license"] == "apache-2.0"
+    assert header["task_categories"] == ["text-generation"]
+    assert header["language"] == ["en"]
+    assert header["size_categories"] == ["n<1K"]
+    assert header["pretty_name"] == "Synthetic personas (fixture)"
+    configs = {c["config_name"]: c for c in header["configs"]}
+    assert configs["personas"]["data_files"] == [{"split": "train", "path": "personas/*.parquet"}]
+    assert configs["personas"]["default"] is True
+    assert configs["rejected"]["data_files"] == [{"split": "train", "path": "rejected/*.parquet"}]
+    headings = ("How it was made", "Schema", "Statistics", "Stereotype audit", "Limitations", "Intended use")
+    for heading in (f"## {h}" for h in headings):
+        assert heading in card
+    assert "| attributes.demographics.gender | string |" in card
+    assert "| critic.findings[].code | string |" in card
+    assert "fixture-model" in card and "persona_narrative_v1" in card
+    assert "secret" not in card and "OPENAI_API_KEY" not in card
