@@ -1,10 +1,14 @@
-"""Measure the critic on a labelled set of narratives (tests/fixtures/broken_narratives.yaml).
+"""Measure the critics on labelled fixtures: narratives (tests/fixtures/broken_narratives.yaml)
+and dialogues (tests/fixtures/broken_dialogues.yaml).
 
-Each item: {id, attrs, text (or text_rot13), expect: [codes], others: [[label, text], ...]}.
+Narrative item: {id, attrs, text (or text_rot13), expect: [codes], others: [[label, text], ...]}.
+Dialogue item: {id, speakers: [attrs A, attrs B], text (or text_rot13), expect, expected_turns,
+others}. A fixture's top-level `critic` block, if any, overrides the critic's default settings.
 Per finding code: true/false positives, false negatives, precision and recall. Overall: whether
 the critic accepts exactly the items that should pass (expect empty or only warning codes).
 
     python -m pipelines.critique.evaluate tests/fixtures/broken_narratives.yaml
+    python -m pipelines.critique.dialogue tests/fixtures/broken_dialogues.yaml
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from typing import Any
 
 import yaml
 
-from pipelines.critique.experts import WARNING_CODES, judge
+from pipelines.common.settings import CriticSettings, DialogueCriticSettings
+from pipelines.critique.base import Verdict
+from pipelines.critique.dialogue import DIALOGUE_WARNING_CODES, critique_dialogue, parse_dialogue
+from pipelines.critique.dialogue.findings import names_of
+from pipelines.critique.narrative import WARNING_CODES, judge
 
 
 def read_fixture(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -47,11 +55,33 @@ def _ratio(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def evaluate(items: Iterable[dict[str, Any]], critic: dict[str, Any]) -> dict[str, Any]:
+def load_dialogue_items(path: str | Path) -> list[dict[str, Any]]:
+    """Read a dialogue fixture: a mapping with `items` (and optionally `expected_turns`, the
+    default for every item), each item's speakers as a pair of attribute dicts."""
+    settings, items = read_fixture(path)
+    default_turns = int(settings.get("expected_turns", 6))
+    for item in items:
+        item["speakers"] = tuple(dict(s) for s in item["speakers"])
+        item["expected_turns"] = int(item.get("expected_turns", default_turns))
+    return items
+
+
+def evaluate(items: Iterable[dict[str, Any]], critic: CriticSettings) -> dict[str, Any]:
     """Run the narrative critic over `items` and compare its findings with each item's `expect` codes."""
     return score_critic(
         items, lambda item: judge(item["text"], item["attrs"], critic, item.get("others") or ()), WARNING_CODES
     )
+
+
+def judge_dialogue_item(item: dict[str, Any], critic: DialogueCriticSettings) -> Verdict:
+    """The dialogue critic's verdict on one fixture item (its text parsed into turns first)."""
+    turns = parse_dialogue(item["text"], names_of(item["speakers"]))
+    return critique_dialogue(turns, item["speakers"], critic, item["expected_turns"], item.get("others") or ())
+
+
+def evaluate_dialogues(items: Iterable[dict[str, Any]], critic: DialogueCriticSettings) -> dict[str, Any]:
+    """Run the dialogue critic over `items` and compare its findings with each item's `expect` codes."""
+    return score_critic(items, lambda item: judge_dialogue_item(item, critic), DIALOGUE_WARNING_CODES)
 
 
 def score_critic(
@@ -141,14 +171,28 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from pipelines.config import DEFAULTS
+# kind -> (settings class, fixture reader, evaluation)
+_KINDS: dict[str, tuple[Any, Callable[..., list[dict[str, Any]]], Callable[..., dict[str, Any]]]] = {
+    "narratives": (CriticSettings, load_items, evaluate),
+    "dialogues": (DialogueCriticSettings, load_dialogue_items, evaluate_dialogues),
+}
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("fixture", help="YAML file of labelled narratives")
+
+def main(argv: list[str] | None = None, kind: str = "narratives", prog: str | None = None) -> int:
+    """Print the report of the `kind` ("narratives" or "dialogues") critic on the fixture named in
+    `argv`, with the settings of the fixture's `critic` block over the defaults."""
+    settings_class, load, run = _KINDS[kind]
+    parser = argparse.ArgumentParser(prog=prog, description=f"Measure the {kind[:-1]} critic on a labelled fixture.")
+    parser.add_argument("fixture", help=f"YAML file of labelled {kind}")
     args = parser.parse_args(argv)
-    print(format_report(evaluate(load_items(args.fixture), dict(DEFAULTS["critic"]))))
+    critic = settings_class.from_config(read_fixture(args.fixture)[0].get("critic"))
+    print(format_report(run(load(args.fixture), critic)))
     return 0
+
+
+def dialogue_main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.critique.dialogue FIXTURE`."""
+    return main(argv, "dialogues", prog="python -m pipelines.critique.dialogue")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from typing import Any
 
 import jsonschema
 
-from pipelines.critique.experts import ExpertResult, Finding
 from pipelines.common.chat import ChatRequest, ChatResponse, request_seed
 from pipelines.common.facts import persona_facts
+from pipelines.critique.base import ExpertResult, Finding
 
 EXPERT = "llm_judge"
 RUBRIC = ("realism", "consistency", "depth")

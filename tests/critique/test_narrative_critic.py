@@ -1,4 +1,10 @@
-from pipelines.critique.experts import clean_text, degeneration, faithfulness, judge
+"""The narrative critic (pipelines/critique/narrative): each expert on targeted examples, the
+weights and thresholds of its settings, and the labelled fixture (tests/fixtures/broken_narratives.yaml)."""
+
+from pipelines.common.settings import CriticSettings
+from pipelines.critique.narrative import clean_text, judge
+from pipelines.critique.narrative.degeneration import degeneration
+from pipelines.critique.narrative.faithfulness import faithfulness
 
 ATTRS = {
     "identity.name": "Ana Silva",
@@ -7,7 +13,8 @@ ATTRS = {
     "location.residence.city": "Recife",
     "work.employment.occupation": "Registered nurse",
 }
-CRITIC = {"min_words": 20, "max_words": 200, "threshold": 0.6}
+CRITIC_CONFIG = {"min_words": 20, "max_words": 200, "threshold": 0.6}
+CRITIC = CriticSettings.from_config(CRITIC_CONFIG)
 GOOD = (
     "Ana Silva is a 34-year-old registered nurse in Recife who works night shifts at a public "
     "hospital. She grew up by the sea, still swims before dawn, and keeps a notebook of the "
@@ -62,9 +69,10 @@ import codecs  # noqa: E402
 
 import pytest  # noqa: E402
 
-from pipelines.config import DEFAULTS, load_config  # noqa: E402
+from pipelines.config import load_config  # noqa: E402
 from pipelines.critique import evaluate as critic_eval  # noqa: E402
-from pipelines.critique.experts import novelty, safety, similarity  # noqa: E402
+from pipelines.critique.narrative.safety import safety  # noqa: E402
+from pipelines.critique.novelty import novelty, similarity  # noqa: E402
 from pipelines.errors import InputError  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
@@ -280,11 +288,13 @@ def test_judge_weights_and_novelty_threshold():
     partial = GOOD.replace("Recife", "the city")  # place_missing: faithfulness 2/3, the others 1.0
     base = judge(partial, ATTRS, CRITIC).score
     assert base == pytest.approx(0.4 * 2 / 3 + 0.3 + 0.2 + 0.1, abs=1e-4)
-    zeroed = judge(partial, ATTRS, {**CRITIC, "weights": {"faithfulness": 0}}).score
+    zeroed = judge(partial, ATTRS, CriticSettings.from_config({**CRITIC_CONFIG, "weights": {"faithfulness": 0}})).score
     assert zeroed == pytest.approx(1.0) and zeroed != base
     copy = GOOD.replace("still swims", "still goes swimming")
     assert not judge(copy, ATTRS, CRITIC, [("candidate:0", GOOD)]).passed
-    assert judge(copy, ATTRS, {**CRITIC, "novelty_threshold": 0.99}, [("candidate:0", GOOD)]).passed
+    assert judge(
+        copy, ATTRS, CriticSettings.from_config({**CRITIC_CONFIG, "novelty_threshold": 0.99}), [("candidate:0", GOOD)]
+    ).passed
 
 
 def test_critic_config_keys():
@@ -309,7 +319,7 @@ def test_critic_config_keys():
 def test_held_back_fixture_recall_and_clean_precision():
     items = critic_eval.load_items(FIXTURE)
     assert len(items) >= 60 and sum(not i["expect"] for i in items) >= 15
-    result = critic_eval.evaluate(items, dict(DEFAULTS["critic"]))
+    result = critic_eval.evaluate(items, CriticSettings.from_config())
     assert result["error_recall"] >= 0.9
     clean = [i["id"] for i in items if not i["expect"]]
     assert not set(result["false_rejects"]) & set(clean)  # no clean narrative is rejected

@@ -1,4 +1,4 @@
-"""The dialogue critic (pipelines/critique/dialogue.py): parsing a model's conversation into turns,
+"""The dialogue critic (pipelines/critique/dialogue): parsing a model's conversation into turns,
 each expert on targeted examples, the labelled fixture (tests/fixtures/broken_dialogues.yaml) with
 precision and recall per finding code, and revision instructions."""
 
@@ -6,18 +6,20 @@ import codecs
 
 import pytest
 
-from pipelines.critique import dialogue as dlg
+from pipelines.common.settings import DialogueCriticSettings
+from pipelines.critique import evaluate as critic_eval
 from pipelines.critique.dialogue import (
     DIALOGUE_WARNING_CODES,
-    consistency,
     critique_dialogue,
     dialogue_revision_instructions,
     dialogue_text,
-    echo,
-    naturalness,
     parse_dialogue,
-    structure,
 )
+from pipelines.critique.dialogue.consistency import consistency
+from pipelines.critique.dialogue.echo import echo
+from pipelines.critique.dialogue.instructions import instruction
+from pipelines.critique.dialogue.structure import structure as structure_expert
+from pipelines.critique.dialogue.style import dialogue_safety, naturalness
 from tests.conftest import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "broken_dialogues.yaml"
@@ -45,7 +47,10 @@ TOM = {
 }
 SPEAKERS = (ANNA, TOM)
 NAMES = ("Anna Kowalski", "Tom Harris")
-CRITIC = {"threshold": 0.6}
+CRITIC_CONFIG = {"threshold": 0.6}
+CRITIC = DialogueCriticSettings.from_config(CRITIC_CONFIG)
+DEFAULT_CRITIC = DialogueCriticSettings.from_config()
+ECHO = DEFAULT_CRITIC.echo_threshold
 GOOD = [
     (0, "Hi, I'm Anna. I teach at a primary school in Kraków, and today was all spelling tests. How was your day?"),
     (1, "Long! I'm Tom, an electrician in Manchester. I rewired an old terraced house all morning."),
@@ -58,6 +63,21 @@ GOOD = [
 
 def codes(result):
     return [f.code for f in result.findings]
+
+
+def critic(**changes):
+    return DialogueCriticSettings.from_config({**CRITIC_CONFIG, **changes})
+
+
+def structure(turns, names, expected_turns, min_turn_words=None, max_turn_words=None):
+    """The structure expert with the default turn-length bounds unless given."""
+    return structure_expert(
+        turns,
+        names,
+        expected_turns,
+        DEFAULT_CRITIC.min_turn_words if min_turn_words is None else min_turn_words,
+        DEFAULT_CRITIC.max_turn_words if max_turn_words is None else max_turn_words,
+    )
 
 
 def anna_says(text, **changes):
@@ -382,15 +402,15 @@ def test_persona_unused_only_when_neither_persona_shows():
 def test_echoed_turn_names_both_turns():
     copy = (1, GOOD[4][1].replace("Always.", "Yes, always."))
     turns = [*GOOD[:5], copy]
-    (f,) = echo(turns, NAMES).findings
+    (f,) = echo(turns, NAMES, ECHO).findings
     assert (f.code, f.turn, f.ref_turn, f.severity) == ("echoed_turn", 6, 5, "error")
     assert f.message.startswith("turn 6 (Tom Harris) repeats turn 5 (Anna Kowalski)")
     assert codes(echo(turns, NAMES, threshold=0.99)) == ["repeated_sentence"]  # its sentences remain copies
     own = [*GOOD[:4], (0, GOOD[0][1] + " Really."), GOOD[5]]
-    assert [(f.code, f.ref_turn) for f in echo(own, NAMES).findings] == [("echoed_turn", 1)]
+    assert [(f.code, f.ref_turn) for f in echo(own, NAMES, ECHO).findings] == [("echoed_turn", 1)]
     # short turns are not compared: a goodbye said back is natural
-    assert echo([*GOOD, (0, "See you on Saturday!"), (1, "See you on Saturday!")], NAMES).findings == ()
-    assert echo(GOOD, NAMES).findings == ()
+    assert echo([*GOOD, (0, "See you on Saturday!"), (1, "See you on Saturday!")], NAMES, ECHO).findings == ()
+    assert echo(GOOD, NAMES, ECHO).findings == ()
 
 
 def test_repeated_sentences_and_loops():
@@ -399,19 +419,19 @@ def test_repeated_sentences_and_loops():
         "Right. I teach at a primary school in Kraków, and today was all spelling tests. Tomorrow we start a "
         "project about the mountains, and the children want to build a model of Giewont out of paper.",
     )
-    (f,) = echo([*GOOD[:4], reuse, GOOD[5]], NAMES).findings
+    (f,) = echo([*GOOD[:4], reuse, GOOD[5]], NAMES, ECHO).findings
     assert (f.code, f.turn, f.ref_turn) == ("repeated_sentence", 5, 1)
     # a question asked back is ordinary conversation
     ask = [
         (0, "I teach at a primary school. What do you do for a living?"),
         (1, "I'm an electrician in Manchester. And what do you do for a living?"),
     ]
-    assert echo(ask, NAMES).findings == ()
+    assert echo(ask, NAMES, ECHO).findings == ()
     loop = (1, "I love cycling and I love football and I love cycling and I love football and I love cycling.")
-    assert codes(echo([*GOOD[:3], loop, *GOOD[4:]], NAMES)) == ["repeated_ngrams"]
+    assert codes(echo([*GOOD[:3], loop, *GOOD[4:]], NAMES, ECHO)) == ["repeated_ngrams"]
     same = (1, "The garden is lovely in June. The garden is lovely in June. The garden is lovely in June.")
-    assert sorted(codes(echo([*GOOD[:3], same, *GOOD[4:]], NAMES))) == ["repeated_ngrams", "repeated_sentence"]
-    assert echo([*GOOD[:3], same, *GOOD[4:]], NAMES).score < echo(GOOD, NAMES).score
+    assert sorted(codes(echo([*GOOD[:3], same, *GOOD[4:]], NAMES, ECHO))) == ["repeated_ngrams", "repeated_sentence"]
+    assert echo([*GOOD[:3], same, *GOOD[4:]], NAMES, ECHO).score < echo(GOOD, NAMES, ECHO).score
 
 
 FLAT = [
@@ -440,19 +460,19 @@ def test_naturalness():
 
 def test_safety_per_turn_with_the_speakers_attributes():
     turns = [*GOOD[:3], (1, "Like all women, you probably can't read a wiring diagram."), *GOOD[4:]]
-    (f,) = dlg.dialogue_safety(turns, SPEAKERS).findings
+    (f,) = dialogue_safety(turns, SPEAKERS).findings
     assert (f.code, f.turn, f.speaker, f.attribute) == ("stereotype", 4, 1, "demographics.gender")
     assert (
         f.message.startswith("turn 4 (Tom Harris): demeaning generalisation")
         and "Anna Kowalski's own group" in f.message
     )
     own = [*GOOD[:2], (0, "Women are terrible drivers, my husband says."), *GOOD[3:]]
-    (f,) = dlg.dialogue_safety(own, SPEAKERS).findings
+    (f,) = dialogue_safety(own, SPEAKERS).findings
     assert f.attribute == "demographics.gender" and "Anna Kowalski's own group" in f.message
     slur = codecs.decode("cbynpx", "rot13")  # one lexicon entry, kept out of the test source
     turns = [*GOOD[:3], (1, f"My foreman called them all {slur}s."), *GOOD[4:]]
-    assert [(f.code, f.turn) for f in dlg.dialogue_safety(turns, SPEAKERS).findings] == [("slur", 4)]
-    assert dlg.dialogue_safety(GOOD, SPEAKERS).score == 1.0
+    assert [(f.code, f.turn) for f in dialogue_safety(turns, SPEAKERS).findings] == [("slur", 4)]
+    assert dialogue_safety(GOOD, SPEAKERS).score == 1.0
 
 
 def test_novelty_and_verdict():
@@ -470,7 +490,7 @@ def test_novelty_and_verdict():
     copy = critique_dialogue(GOOD, SPEAKERS, CRITIC, 6, sibling)
     assert not copy.passed and [f.code for f in copy.findings] == ["too_similar"]
     assert "candidate:0" in copy.findings[0].message
-    assert critique_dialogue(GOOD, SPEAKERS, {**CRITIC, "novelty_threshold": 1.01}, 6, sibling).passed
+    assert critique_dialogue(GOOD, SPEAKERS, critic(novelty_threshold=1.01), 6, sibling).passed
 
 
 def test_weights_threshold_and_records():
@@ -478,21 +498,21 @@ def test_weights_threshold_and_records():
     base = critique_dialogue(flat, SPEAKERS, CRITIC, 6)
     assert base.passed  # warnings only: uniform_turns, no_questions, persona_unused
     assert {f.severity for f in base.findings} == {"warning"}
-    heavy = critique_dialogue(flat, SPEAKERS, {**CRITIC, "weights": {"naturalness": 10}}, 6)
+    heavy = critique_dialogue(flat, SPEAKERS, critic(weights={"naturalness": 10}), 6)
     assert heavy.score < base.score
-    zero = critique_dialogue(flat, SPEAKERS, {**CRITIC, "weights": {"naturalness": 0, "consistency": 0}}, 6)
+    zero = critique_dialogue(flat, SPEAKERS, critic(weights={"naturalness": 0, "consistency": 0}), 6)
     assert zero.score == pytest.approx(1.0)
     # the narrative critic's weights (faithfulness, degeneration, ...) leave the dialogue experts at their defaults
-    narrative = {"threshold": 0.6, "weights": {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1}}
+    narrative = critic(weights={"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1})
     assert critique_dialogue(GOOD, SPEAKERS, narrative, 6).passed
-    assert not critique_dialogue(flat, SPEAKERS, {**CRITIC, "threshold": 0.99}, 6).passed
+    assert not critique_dialogue(flat, SPEAKERS, critic(threshold=0.99), 6).passed
     bad = critique_dialogue([*GOOD[:3], (1, "I'm Anna, hi!"), *GOOD[4:]], SPEAKERS, CRITIC, 6)
     assert not bad.passed
     (f,) = bad.findings
     assert (f.code, f.turn, f.speaker, f.severity) == ("identity_swap", 4, 1, "error")
     (rec,) = bad.as_record()["findings"]
     assert rec["code"] == "identity_swap" and rec["message"].startswith("turn 4: Tom Harris says")
-    custom = {**CRITIC, "min_turn_words": 1, "max_turn_words": 5, "echo_threshold": 0.1}
+    custom = critic(min_turn_words=1, max_turn_words=5, echo_threshold=0.1)
     assert {"long_turn", "echoed_turn"} <= {f.code for f in critique_dialogue(GOOD, SPEAKERS, custom, 6).findings}
 
 
@@ -518,7 +538,7 @@ def test_revision_instructions_are_concrete():
     assert "Turn 6 repeats turn 5: say something new." in lines
     assert len(lines) == len(set(lines))
     kinds = [
-        next(f.severity for f in verdict.findings if dlg._instruction(f, SPEAKERS, CRITIC, 6) == line) for line in lines
+        next(f.severity for f in verdict.findings if instruction(f, SPEAKERS, CRITIC, 6) == line) for line in lines
     ]
     assert kinds == sorted(kinds, key=lambda s: s != "error")  # errors first
     more = [*GOOD[:3], (1, "I'm a teacher too. I have two kids."), *GOOD[4:]]
@@ -553,17 +573,15 @@ def test_revision_instructions_group_many_repeats():
 
 
 def test_fixture_items_and_precision_recall_per_code(capsys):
-    items = dlg.load_dialogue_items(FIXTURE)
+    items = critic_eval.load_dialogue_items(FIXTURE)
     clean = [i for i in items if not i["expect"]]
     assert len(items) >= 40 and len(clean) >= 12
     for item in clean:
         turns = parse_dialogue(item["text"], tuple(s["identity.name"] for s in item["speakers"]))
         assert len(turns) == 6, item["id"]
-    result = dlg.evaluate_dialogues(items, dict(dlg.DEFAULT_DIALOGUE_CRITIC))
-    from pipelines.critique.evaluate import format_report
-
+    result = critic_eval.evaluate_dialogues(items, DEFAULT_CRITIC)
     with capsys.disabled():
-        print("\n" + format_report(result))
+        print("\n" + critic_eval.format_report(result))
     # every clean item passes with no finding at all; every broken one has exactly its labelled codes
     assert result["mismatches"] == []
     assert result["false_rejects"] == [] and result["false_accepts"] == [] and result["accuracy"] == 1.0
@@ -594,11 +612,11 @@ def test_fixture_items_and_precision_recall_per_code(capsys):
 
 
 def test_fixture_findings_name_their_turn():
-    items = {i["id"]: i for i in dlg.load_dialogue_items(FIXTURE)}
-    verdict = dlg.judge_item(items["age-anna-says-40"], dict(dlg.DEFAULT_DIALOGUE_CRITIC))
+    items = {i["id"]: i for i in critic_eval.load_dialogue_items(FIXTURE)}
+    verdict = critic_eval.judge_dialogue_item(items["age-anna-says-40"], DEFAULT_CRITIC)
     (f,) = verdict.findings
     assert (f.turn, f.speaker, f.evidence) == (1, 0, "40") and f.message.startswith("turn 1: Anna Kowalski says")
-    verdict = dlg.judge_item(items["echo-tom-copies-intro"], dict(dlg.DEFAULT_DIALOGUE_CRITIC))
+    verdict = critic_eval.judge_dialogue_item(items["echo-tom-copies-intro"], DEFAULT_CRITIC)
     assert {(f.code, f.turn) for f in verdict.findings} == {
         ("echoed_turn", 2),
         ("identity_swap", 2),
@@ -624,7 +642,7 @@ def test_evaluate_cli_prints_a_table(tmp_path, capsys):
         "    expect: [identity_swap]\n",
         encoding="utf-8",
     )
-    assert dlg.main([str(small)]) == 0
+    assert critic_eval.dialogue_main([str(small)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:4] == ["code", "severity", "support", "tp"]
     assert "identity_swap" in out and "accept/reject accuracy: 1.00" in out

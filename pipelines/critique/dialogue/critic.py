@@ -1,0 +1,36 @@
+"""The dialogue critic as a whole: `critique_dialogue` runs the six dialogue experts on a parsed
+conversation and combines them (`pipelines.critique.base.combine`) by the dialogue critic's
+weights and threshold."""
+
+from __future__ import annotations
+
+from pipelines.common.settings import DialogueCriticSettings
+from pipelines.critique.base import Others, Verdict, combine
+from pipelines.critique.dialogue.consistency import consistency
+from pipelines.critique.dialogue.echo import echo
+from pipelines.critique.dialogue.findings import Speakers, Turn, names_of
+from pipelines.critique.dialogue.parse import dialogue_text
+from pipelines.critique.dialogue.structure import structure
+from pipelines.critique.dialogue.style import dialogue_novelty, dialogue_safety, naturalness
+
+
+def critique_dialogue(
+    turns: list[Turn],
+    speakers: Speakers,
+    critic: DialogueCriticSettings,
+    expected_turns: int,
+    others: Others = (),
+) -> Verdict:
+    """Run every dialogue expert and combine them: the weighted mean of the scores (critic.weights
+    over structure, consistency, echo, naturalness, safety, novelty) must reach critic.threshold
+    and no finding may be an error. `others` are the (label, text) pairs novelty compares with."""
+    names = names_of(speakers)
+    results = (
+        structure(turns, names, int(expected_turns), critic.min_turn_words, critic.max_turn_words),
+        consistency(turns, speakers),
+        echo(turns, names, critic.echo_threshold),
+        naturalness(turns, names),
+        dialogue_safety(turns, speakers),
+        dialogue_novelty(dialogue_text(turns, names), others, critic.novelty_threshold),
+    )
+    return combine(results, critic)
