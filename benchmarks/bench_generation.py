@@ -24,12 +24,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from pipelines.build_dataset import DEFAULT_RUNNER, _counters  # noqa: E402
+from pipelines.build_dataset import DEFAULT_RUNNER  # noqa: E402
+from pipelines.common.settings import StageSettings, replace  # noqa: E402
 from pipelines.config import load_config  # noqa: E402
+from pipelines.context import _counters  # noqa: E402
 from pipelines.generation.llm import ChatModelHandler, LLMSettings, _Endpoint  # noqa: E402
-from pipelines.generation.transforms import GeneratorCritic, build_request  # noqa: E402
+from pipelines.generation.loop import GeneratorCritic  # noqa: E402
 from pipelines.generation.vllm_server import stop_all  # noqa: E402
 from pipelines.models.embedded import prepare  # noqa: E402
+from pipelines.persona.task import PersonaTask, build_request  # noqa: E402
+from pipelines.records import PERSONA  # noqa: E402
 from pipelines.sampling import population  # noqa: E402
 
 
@@ -38,6 +42,7 @@ def specs_for(config, n: int) -> list[dict]:
     block = pop.sampler.sample_block(0, n)
     return [
         {
+            "_kind": PERSONA.name,
             "persona_id": f"bench-{i}",
             "persona_index": i,
             "quota_cell": pop.plan.cells[int(block.cells[i])].cell_id,
@@ -56,11 +61,8 @@ def main() -> int:
     n = args.num_personas
 
     config = load_config(args.config, {"run": {"num_personas": n}})
-    gen = {
-        **config["generation"],
-        "max_revisions": 0,
-        "exemplars": {**config["generation"]["exemplars"], "iterations": 0},
-    }
+    stages = StageSettings.from_config(config.data)
+    gen = replace(stages.generation, max_revisions=0, exemplars=replace(stages.generation.exemplars, iterations=0))
     prepare()
     embedded = LLMSettings.from_config({**config["llm"], "backend": "embedded"})
     t0 = time.perf_counter()
@@ -90,7 +92,7 @@ def main() -> int:
         _ = (
             p
             | beam.Create(specs)
-            | GeneratorCritic(settings, gen, config["critic"], 0, n)
+            | GeneratorCritic(settings, PersonaTask(gen, stages.critic), 0, n)
         )  # fmt: skip
         result = p.run()
         result.wait_until_finish()
@@ -100,7 +102,7 @@ def main() -> int:
     finally:
         stop_all()
 
-    k = gen["candidates"]
+    k = gen.candidates
     print(f"\n== generation: {n} personas x {k} candidates, {embedded.served_name} on vLLM ==")
     print(f"vLLM server start               {start_s:8.1f} s   (not counted below)")
     print(

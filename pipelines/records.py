@@ -1,14 +1,27 @@
-"""Record shapes at the stage boundaries and their Arrow schemas, defined once.
+"""The record contract: the shapes records take at the stage boundaries, their kinds, reason
+codes, and the Arrow schemas of the written datasets, defined once.
 
 Records travel through the pipeline as plain dicts (cheap to pickle, and what both jsonschema
-and pyarrow consume). The Arrow schema of the personas dataset is derived from the taxonomy so
-that attributes are typed nested structs, queryable without parsing JSON.
+and pyarrow consume); the TypedDicts below declare them. Keys starting with `_` are working keys:
+stages read and write them, `public_view` drops them before a row is written and `rejection`
+before a record is kept as debugging context. Every working record carries its kind in `_kind`.
+
+    sampling     -> PersonaSpec      (pipelines/sampling.py)
+    pairing      -> DialogueSpec     (pipelines/dialogue/pairing.py)
+    generator-critic -> PersonaRecord / DialogueRecord + `_gen` and `_scored` while in the loop
+    validation   -> + `validation`   (pipelines/validation/transforms.py)
+    embed        -> + `_embedding`   (pipelines/dedup/embed.py)
+    dedup, write -> the public view of the record (pipelines/output/shards.py)
+
+The Arrow schema of the personas dataset is derived from the taxonomy so that attributes are
+typed nested structs, queryable without parsing JSON.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypedDict
 
 import pyarrow as pa
 
@@ -37,6 +50,106 @@ REASONS = (
 )
 
 
+class Filtered(NamedTuple):
+    """What every filtering stage returns: the records it kept and the rejected-records rows of
+    those it dropped (see `rejection`)."""
+
+    kept: Any  # PCollection of records
+    rejected: Any  # PCollection of rejected-records rows
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """A kind of record: the keys of its id and planned index."""
+
+    name: str
+    id_key: str
+    index_key: str
+
+
+PERSONA = RecordKind("persona", "persona_id", "persona_index")
+DIALOGUE = RecordKind("dialogue", "dialogue_id", "dialogue_index")
+KINDS = {k.name: k for k in (PERSONA, DIALOGUE)}
+
+
+def kind_of(record: dict[str, Any]) -> RecordKind:
+    """The kind a working record declares in `_kind`."""
+    try:
+        return KINDS[record["_kind"]]
+    except KeyError:
+        raise ValueError(f"not a working record (no known `_kind`): keys {sorted(record)[:12]}") from None
+
+
+class GenerationState(TypedDict, total=False):
+    """`_gen`: a record's running state in the Generator-Critic loop."""
+
+    round: int  # 0: first draft; r: revision r
+    prompt_tokens: int
+    completion_tokens: int
+    calls: int
+    draft: str  # the best candidate of the last round, sent back for revision
+    instructions: list[str]  # the critic's findings as corrections
+    history: list[dict[str, Any]]  # the critic records of the earlier rounds
+
+
+class PersonaSpec(TypedDict):
+    """A sampled persona (SampleAttributes, SampleTopUp) before generation."""
+
+    _kind: str  # "persona"
+    persona_id: str
+    persona_index: int
+    quota_cell: str
+    top_up_round: int
+    attributes: dict[str, Any]  # nested, as written
+    _attrs: dict[str, Any]  # flat attribute path -> value, what prompts and critics read
+    provenance: dict[str, Any]
+
+
+class PersonaRecord(PersonaSpec, total=False):
+    """A persona after the Generator-Critic loop (and after validation, `validation`)."""
+
+    narrative: str
+    critic: dict[str, Any]  # Verdict.as_record()
+    generation: dict[str, Any]  # see GENERATION
+    validation: dict[str, Any]
+    critic_history: list[dict[str, Any]]  # rejected records only
+    _gen: GenerationState  # while in the loop
+    _scored: list[tuple[str, str | None, Any]]  # (text, finish_reason, Verdict) per candidate, in the loop
+    _embedding: Any  # unit-norm float32 vector of the name-masked text, from embedding to dedup
+
+
+class Speaker(TypedDict):
+    persona_id: str
+    _attrs: dict[str, Any]
+
+
+class DialogueSpec(TypedDict):
+    """A planned dialogue (PairPersonas) before generation."""
+
+    _kind: str  # "dialogue"
+    dialogue_id: str
+    dialogue_index: int
+    persona_ids: list[str]
+    scenario: dict[str, str]  # id, description
+    pairing: str
+    _speakers: list[Speaker]
+    provenance: dict[str, Any]
+
+
+class DialogueRecord(DialogueSpec, total=False):
+    """A dialogue after the Generator-Critic loop."""
+
+    turns: list[dict[str, str]]  # speaker (persona id), name, text
+    critic: dict[str, Any]
+    generation: dict[str, Any]
+    validation: dict[str, Any]
+    critic_history: list[dict[str, Any]]
+    _gen: GenerationState
+    _scored: list[tuple[str, str | None, Any]]
+    _text: str  # the conversation with both names masked, what dedup compares
+    _embedding: Any
+
+
 def persona_id(seed: int, index: int) -> str:
     return f"p-{seed}-{index:07d}"
 
@@ -46,13 +159,13 @@ def dialogue_id(seed: int, index: int) -> str:
 
 
 def record_id(record: dict[str, Any]) -> str:
-    """The id of a persona or a dialogue record."""
-    return record["persona_id"] if "persona_id" in record else record["dialogue_id"]
+    """The id of a working record of any kind."""
+    return record[kind_of(record).id_key]
 
 
 def record_index(record: dict[str, Any]) -> int:
-    """The planned index of a persona or a dialogue record (its shard, its tie-break)."""
-    return int(record["persona_index"] if "persona_index" in record else record["dialogue_index"])
+    """The planned index of a working record of any kind (its shard, its tie-break)."""
+    return int(record[kind_of(record).index_key])
 
 
 FINDING = pa.struct(
@@ -180,7 +293,7 @@ def rejection(
 ) -> dict[str, Any]:
     """A rejected-records row: what was dropped, where, why, and the record itself for debugging."""
     body = {k: v for k, v in record.items() if not k.startswith("_")}
-    kind = "persona" if "persona_id" in record else "dialogue"
+    kind = kind_of(record).name
     row = {
         f"{kind}_id": record_id(record),
         f"{kind}_index": record_index(record),

@@ -26,9 +26,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.cli import cli_main
+from pipelines.common.files import write_bytes_atomically
 from pipelines.config import load_config
 from pipelines.output.manifest import package_versions, read_shard_stats
-from pipelines.output.shards import STATS_DIR, prepare_output, write_bytes_atomically, write_shard
+from pipelines.output.shards import STATS_DIR, prepare_output, write_shard
 from pipelines.sampling import block_table, population
 from pipelines.taxonomy import AttributeSampler
 

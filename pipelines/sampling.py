@@ -1,8 +1,13 @@
-"""Plan -> sample: turn persona index ranges into attribute sets, deterministically."""
+"""Plan -> sample: turn persona index ranges into attribute sets, deterministically; and the quota
+top-up that extends the plan with replacement personas for cells that came out short.
+
+Keys: writes PersonaSpecs (`_kind`, `persona_id`, `persona_index`, `quota_cell`, `top_up_round`,
+`attributes`, `_attrs`; the pipeline adds `provenance`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -11,8 +16,9 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
+from pipelines.common.settings import TopUpSettings
 from pipelines.config import RunConfig
-from pipelines.records import persona_id
+from pipelines.records import PERSONA, Filtered, persona_id
 from pipelines.taxonomy import AttributeSampler, QuotaPlan, Taxonomy, load_taxonomy, plan_quotas
 from pipelines.taxonomy.quota import top_up_bound
 from pipelines.taxonomy.sampler import Block, check_feasibility
@@ -86,6 +92,7 @@ def _specs(sampler: AttributeSampler, block: Block, top_up_round: int, counter) 
         flat = block.flat(row)
         counter.inc()
         yield {
+            "_kind": PERSONA.name,
             "persona_id": persona_id(sampler.seed, index),
             "persona_index": index,
             "quota_cell": cells[int(block.cells[row])].cell_id,
@@ -104,6 +111,9 @@ class SampleAttributes(beam.DoFn):
 
     def process(self, index_range: tuple[int, int]) -> Iterator[dict[str, Any]]:
         yield from _specs(self.sampler, self.sampler.sample_block(*index_range), 0, self.sampled)
+
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -166,3 +176,56 @@ class SampleTopUp(beam.DoFn):
         indices = np.arange(start, stop, dtype=np.int64)
         block = self.sampler.sample_in_cells(indices, np.full(len(indices), cell, dtype=np.int64))
         yield from _specs(self.sampler, block, self.top_up_round, self.sampled)
+
+
+class QuotaTopUp:
+    """Refills quota cells after validation and dedup: each round counts the kept personas per
+    cell, samples replacements for the cells that are short (new persona indices of the same
+    cell, at most ceil(max_extra_fraction * target) per cell over the run, see `TopUpPlan`) and
+    hands them to `generate(specs, kept, label) -> Filtered` (the Generator-Critic, with
+    exemplars from the personas already kept). The caller validates and deduplicates them
+    against everything kept so far (`pipelines.validate_dedup_write`)."""
+
+    def __init__(
+        self,
+        population: Population,
+        settings: TopUpSettings,
+        provenance: dict[str, Any],
+        generate: Callable[[Any, Any, str], Filtered],
+    ):
+        self.sampler = population.sampler
+        self.rounds = settings.rounds
+        self.plan = TopUpPlan.of(population.plan, settings.max_extra_fraction)
+        self.provenance = provenance
+        self.generate = generate
+        self.allocation = None  # the previous round's allocation (a singleton PCollection)
+
+    def __call__(self, kept, r: int, label: str) -> Filtered:
+        used = [beam.pvalue.AsSingleton(self.allocation)] if self.allocation is not None else []
+        allocation = (
+            kept
+            | f"{label}CellOf" >> beam.Map(lambda rec: rec["quota_cell"])
+            | f"{label}CountCells" >> beam.combiners.Count.PerElement()
+            | f"{label}Achieved" >> beam.combiners.ToDict()
+            | f"{label}Allocate" >> beam.Map(_allocate, self.plan, r, *used)
+        )
+        self.allocation = allocation
+        specs = (
+            allocation
+            | f"{label}Ranges" >> beam.FlatMap(lambda a: a["ranges"])
+            | f"{label}Spread" >> beam.Reshuffle()
+            | f"{label}Sample" >> beam.ParDo(SampleTopUp(self.sampler, r))
+            | f"{label}Provenance" >> beam.Map(lambda rec, prov: {**rec, "provenance": prov}, self.provenance)
+        )
+        return self.generate(specs, kept, label)
+
+
+def _allocate(achieved: dict[str, int], plan: TopUpPlan, r: int, previous: dict[str, Any] | None = None):
+    allocation = plan.allocate(achieved, previous["used"] if previous else None)
+    count = sum(stop - start for _, start, stop in allocation["ranges"])
+    cells = len({cell for cell, _, _ in allocation["ranges"]})
+    log.info(
+        "quota top-up round %d: %d replacement personas for %d short cells; %d short cells at the top-up bound",
+        r, count, cells, len(allocation["at_bound"]),
+    )  # fmt: skip
+    return allocation

@@ -9,7 +9,7 @@ dict, and every number is converted once, in `from_config`. The LLM endpoint set
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
@@ -125,9 +125,6 @@ def merged(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, A
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-
 
 
 @dataclass(frozen=True)
@@ -349,3 +346,19 @@ class StageSettings:
             top_up=TopUpSettings.from_config(data["quotas"]["top_up"]),
             output=OutputSettings.from_config(data["output"]),
         )
+
+
+__all__ = [
+    "DEFAULTS",
+    "CriticSettings",
+    "DedupSettings",
+    "DialogueCriticSettings",
+    "DialogueSettings",
+    "ExemplarSettings",
+    "GenerationSettings",
+    "JudgeSettings",
+    "OutputSettings",
+    "StageSettings",
+    "TopUpSettings",
+    "replace",
+]

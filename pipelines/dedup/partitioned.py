@@ -39,14 +39,14 @@ import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
 
 from pipelines.dedup.embed import dedup_text
 from pipelines.dedup.near_duplicates import REJECTED, normalised_hash, priority
-from pipelines.records import REASON_DUPLICATE_EXACT, REASON_DUPLICATE_NEAR, record_id, rejection
+from pipelines.records import REASON_DUPLICATE_EXACT, REASON_DUPLICATE_NEAR, Filtered, record_id, rejection
 
 DEFAULT_MARGIN = 0.5  # probe a partition when this close to its boundary, in units of sqrt(2 - 2 t)
 DEFAULT_PROBES = 8  # at most this many partitions per record, its home included
@@ -61,11 +61,6 @@ _SEARCH_SLACK = 1e-3  # the FAISS search radius sits this far below the threshol
 _SIM_CHUNK = 65_536
 
 SortKey = tuple[int, float, int, str]  # priority(record) + persona_id: a total order
-
-
-class DedupOutputs(NamedTuple):
-    kept: Any
-    rejected: Any
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,7 +452,7 @@ class _ApplyDecisions(beam.DoFn):
 
 
 class DeduplicateScalable(beam.PTransform):
-    """records with `_embedding` -> DedupOutputs(kept, rejected), the same decisions and rows as
+    """records with `_embedding` -> Filtered(kept, rejected), the same decisions and rows as
     `DeduplicateGlobally`, without gathering the records: exact duplicates per text hash, near
     duplicates per k-means partition (with multi-assignment across partition boundaries), survivors
     resolved globally from the sparse duplicate edges. Only (priority, id, vector) items are
@@ -538,4 +533,4 @@ class DeduplicateScalable(beam.PTransform):
         split = records | "ApplyDecisions" >> beam.ParDo(
             _ApplyDecisions(), dropped=beam.pvalue.AsDict(decisions)
         ).with_outputs(REJECTED, main="kept")
-        return DedupOutputs(split.kept, split[REJECTED])
+        return Filtered(split.kept, split[REJECTED])

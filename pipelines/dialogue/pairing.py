@@ -30,7 +30,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipelines.errors import InputError
-from pipelines.records import dialogue_id, record_index
+from pipelines.records import DIALOGUE, dialogue_id, record_index
 from pipelines.schemas import check_file_against_schema
 from pipelines.taxonomy.loader import read_yaml
 
@@ -243,5 +243,8 @@ class PairPersonas(beam.PTransform):
             {"plan": with_a | "ByB" >> beam.Map(lambda p: (p["b_index"], p)), "persona": by_index}
             | "JoinB" >> beam.CoGroupByKey()
             | "AttachB" >> beam.FlatMap(_attach, 1)
-            | "Spec" >> beam.Map(lambda p: {k: v for k, v in p.items() if k not in ("a_index", "b_index")})
+            | "Spec"
+            >> beam.Map(
+                lambda p: {"_kind": DIALOGUE.name, **{k: v for k, v in p.items() if k not in ("a_index", "b_index")}}
+            )
         )

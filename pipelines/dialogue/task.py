@@ -1,90 +1,64 @@
-"""Persona-grounded dialogues through the same Generator-Critic loop as narratives.
+"""The dialogue tasks of the Generator-Critic loop (see `pipelines/generation/contract.py`).
 
-The model writes the whole conversation in one answer, one turn per line as `Name: text`,
-starting from the pipeline-written label of the first speaker. Both personas' facts and the
-scenario are in the prompt; the dialogue critic (pipelines/critique/dialogue.py) checks turn
-count and alternation, each speaker against their own persona (and not the other's), echoes,
-naturalness and safety, and its findings become revision instructions as for narratives.
+`DialogueTask`: the model writes the whole conversation in one answer, one turn per line as
+`Name: text` (or, with structured output, one JSON string per turn). `TurnByTurnDialogueTask`:
+one call per turn, the conversation so far as the start of the answer. Both personas' facts and
+the scenario are in the prompt (`prompts.py`); the dialogue critic (`pipelines.critique.dialogue`)
+checks turn count and alternation, each speaker against their own persona (and not the other's),
+echoes, naturalness and safety, and its findings become revision instructions as for narratives.
+
+Reads a DialogueSpec (`_speakers` with their `_attrs`, `scenario`, `dialogue_id`,
+`dialogue_index`; `_gen` in revision rounds) and writes `turns` and `_text` (the conversation
+with both names masked, for dedup).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
+import apache_beam as beam
+from apache_beam.ml.inference.base import PredictionResult
+
+from pipelines.common.chat import ChatRequest, ChatResponse, request_seed
+from pipelines.common.facts import mask_names
+from pipelines.common.settings import DialogueCriticSettings, GenerationSettings
+from pipelines.critique.base import Verdict, critique_in_order
 from pipelines.critique.dialogue import (
     critique_dialogue,
     dialogue_revision_instructions,
     dialogue_text,
     parse_dialogue,
 )
-from pipelines.critique.experts import Verdict
-from pipelines.common.chat import ChatRequest, request_seed
-from pipelines.common.facts import first_name, mask_names, persona_facts
-
-TEMPLATE_ID = "dialogue_v1"
-FACT_LABELS = ("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Personality", "Hobbies", "Way of talking")
-SYSTEM = (
-    "You write realistic conversations between two people. Each person speaks only from their own "
-    "facts, never claims the other's, and sounds like themselves. Write only the conversation, one "
-    "turn per line, as Name: text."
-)
-EXAMPLE_FACTS = (
-    (("Name", "Lucía Romero"), ("Age", "41"), ("Occupation", "Registered nurse"), ("Hobbies", "cycling and pottery")),
-    (("Name", "Tom Becker"), ("Age", "29"), ("Occupation", "Bus driver"), ("Hobbies", "football and cooking")),
-)
-EXAMPLE_SITUATION = "They meet by chance in a waiting room and make small talk about their lives."
-EXAMPLE = (
-    "Lucía: Long wait today. Are you here for a check-up too?\n"
-    "Tom: Just my knee. Too much football at the weekend. You?\n"
-    "Lucía: Nothing serious. Funny being on this side of it, I'm a nurse myself.\n"
-    "Tom: Then you know how slow these places are. I drive the number 12 bus, I'm never this patient.\n"
-    "Lucía: After a night shift I just want my bike and some quiet. Do you cook, at least, after driving all day?\n"
-    "Tom: Every evening. It's the only thing that calms me down."
-)
+from pipelines.dialogue.prompts import TEMPLATE_ID, labels, speaker_names
+from pipelines.dialogue.prompts import messages as dialogue_messages
+from pipelines.generation.contract import OneCallPerRound
+from pipelines.generation.llm import Infer
+from pipelines.records import DIALOGUE
 
 
-def labels(names: tuple[str, str]) -> tuple[str, str]:
-    """Speaker labels: first names, or full names when the first names are the same."""
-    a, b = first_name(names[0]), first_name(names[1])
-    return (a, b) if a != b else names
+class DialogueTask(OneCallPerRound):
+    """Dialogues written in one answer per candidate; exemplars spread over scenarios."""
 
-
-def speaker_names(spec: dict[str, Any]) -> tuple[str, str]:
-    a, b = spec["_speakers"]
-    return a["_attrs"]["identity.name"], b["_attrs"]["identity.name"]
-
-
-def _facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in persona_facts(attrs) if k in FACT_LABELS]
-
-
-def _render(facts) -> str:
-    return "; ".join(f"{k}: {v}" for k, v in facts)
-
-
-def _instruction(names: tuple[str, str], turns: int) -> str:
-    a, b = labels(names)
-    return (
-        f"Write a conversation of exactly {turns} turns between {a} and {b}, alternating, starting with "
-        f"{a}. Each turn is one line starting with the speaker's name and a colon."
-    )
-
-
-class DialogueTask:
-    kind = "dialogue"
+    kind = DIALOGUE.name
     stage_prefix = "dialogue_"  # LLM stages: dialogue_generate, dialogue_revise
     metrics_ns = "dialogue_generator"
     critic_ns = "dialogue_critic"
 
     def __init__(
-        self, gen: dict[str, Any], critic: dict[str, Any], turns: int, max_tokens: int, structured: bool = True
+        self,
+        gen: GenerationSettings,
+        critic: DialogueCriticSettings,
+        turns: int,
+        max_tokens: int,
+        structured: bool = True,
     ):
-        self.gen = dict(gen)
-        self.critic = dict(critic)
-        self.turns = int(turns)
-        self.max_tokens = int(max_tokens)
+        self.gen = gen
+        self.critic = critic
+        self.turns = turns
+        self.max_tokens = max_tokens
         self.structured = structured
 
     def turn_keys(self, spec: dict[str, Any]) -> list[str]:
@@ -104,50 +78,17 @@ class DialogueTask:
         }
         return {"type": "json_schema", "json_schema": {"name": "dialogue", "schema": schema, "strict": True}}
 
-    def messages(self, spec: dict[str, Any], revision: tuple[str, list[str]] | None = None):
-        names = speaker_names(spec)
-        ex_names = (EXAMPLE_FACTS[0][0][1], EXAMPLE_FACTS[1][0][1])
-        out = [
-            ("system", SYSTEM),
-            (
-                "user",
-                f"Person 1: {_render(EXAMPLE_FACTS[0])}\nPerson 2: {_render(EXAMPLE_FACTS[1])}\n"
-                f"Situation: {EXAMPLE_SITUATION}\n\n{_instruction(ex_names, 6)}",
-            ),
-            ("assistant", EXAMPLE),
-        ]
-        a, b = spec["_speakers"]
-        out.append(
-            (
-                "user",
-                f"Person 1: {_render(_facts(a['_attrs']))}\nPerson 2: {_render(_facts(b['_attrs']))}\n"
-                f"Situation: {spec['scenario']['description']}\n\n{_instruction(names, self.turns)}",
-            )
-        )
-        if revision:
-            draft, instructions = revision
-            out.append(("assistant", draft))
-            out.append(
-                (
-                    "user",
-                    "Rewrite the conversation. Fix these problems:\n"
-                    + "\n".join(f"- {i}" for i in instructions)
-                    + f"\n{_instruction(names, self.turns)}",
-                )
-            )
-        return tuple(out)
-
     def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
         state = spec.get("_gen") or {}
         round_ = int(state.get("round", 0))
         revision = (state["draft"], state["instructions"]) if round_ > 0 else None
         return ChatRequest(
             request_id=f"{spec['dialogue_id']}/r{round_}",
-            messages=self.messages(spec, revision),
+            messages=dialogue_messages(spec, self.turns, revision),
             seed=request_seed(seed, "dialogue", spec["dialogue_index"], round_, TEMPLATE_ID),
             prefill=f"{labels(speaker_names(spec))[0]}:" if use_prefill and not self.structured else "",
             payload=spec,
-            n=int(self.gen["candidates"]),
+            n=self.gen.candidates,
             max_tokens=self.max_tokens,
             response_format=self.response_format(spec) if self.structured else None,
         )
@@ -178,12 +119,12 @@ class DialogueTask:
         names = speaker_names(spec)
         speakers = tuple(s["_attrs"] for s in spec["_speakers"])
         shown = [(f"exemplar:{e['dialogue_id']}", e["text"]) for e in exemplars or ()]
-        verdicts: list[Verdict] = []
         parsed = [self._turns(t, spec) for t in texts]
-        for i, turns in enumerate(parsed):
-            siblings = [(f"candidate:{j}", dialogue_text(parsed[j], names)) for j in range(i) if verdicts[j].passed]
-            verdicts.append(critique_dialogue(turns, speakers, self.critic, self.turns, [*siblings, *shown]))
-        return verdicts
+        return critique_in_order(
+            [dialogue_text(turns, names) for turns in parsed],
+            lambda i, others: critique_dialogue(parsed[i], speakers, self.critic, self.turns, others),
+            shown,
+        )
 
     def instructions(self, verdict: Verdict, spec: dict[str, Any]) -> list[str]:
         speakers = tuple(s["_attrs"] for s in spec["_speakers"])
@@ -211,52 +152,11 @@ class DialogueTask:
         names = speaker_names(record)
         turns = [(names.index(t["name"]) if t["name"] in names else None, t["text"]) for t in record["turns"]]
         return {
+            "_kind": DIALOGUE.name,
             "dialogue_id": record["dialogue_id"],
             "text": dialogue_text(turns, names),
             "score": record["critic"]["score"],
         }
-
-
-def masked_text(text: str, names: tuple[str, str]) -> str:
-    """The dialogue with both speakers' names replaced, for duplicate detection: sampled names
-    are unique and would hide two conversations that are otherwise the same."""
-    return mask_names(text, dict(zip(names, ("Speaker A", "Speaker B"), strict=True)))
-
-
-SPC_COLUMNS = ("dialogue_id", "user 1 personas", "user 2 personas", "Best Generated Conversation")
-
-
-def spc_row(record: dict[str, Any]) -> dict[str, str]:
-    """Synthetic-Persona-Chat columns: each user's persona sentences, then the conversation with
-    `User 1:` / `User 2:` labels (a record that still carries its speakers' attributes)."""
-    ids = record["persona_ids"]
-    out = {"dialogue_id": record["dialogue_id"], "dialogue_index": record["dialogue_index"]}
-    for n, speaker in enumerate(record["_speakers"], start=1):
-        out[f"user {n} personas"] = "\n".join(persona_sentences(speaker["_attrs"]))
-    out["Best Generated Conversation"] = "\n".join(
-        f"User {ids.index(t['speaker']) + 1 if t['speaker'] in ids else '?'}: {t['text']}" for t in record["turns"]
-    )
-    return out
-
-
-def persona_sentences(attrs: dict[str, Any]) -> list[str]:
-    """First-person persona sentences from sampled attributes, as in Persona-Chat."""
-    g = attrs.get
-    out = [f"My name is {g('identity.name')}.", f"I am {g('demographics.age')} years old."]
-    if g("work.employment.occupation"):
-        out.append(f"I work as a {str(g('work.employment.occupation')).lower()}.")
-    if g("location.residence.city"):
-        out.append(f"I live in {g('location.residence.city')}, {g('location.residence.country')}.")
-    kids = g("household.children")
-    if kids is not None:
-        out.append("I have no children." if kids == 0 else f"I have {kids} {'child' if kids == 1 else 'children'}.")
-    hobbies = g("interests.hobbies") or []
-    if hobbies:
-        out.append(f"I enjoy {' and '.join(hobbies[:2])}.")
-    traits = g("personality.traits") or []
-    if traits:
-        out.append(f"I am {' and '.join(traits[:2])}.")
-    return out
 
 
 class TurnByTurnDialogueTask(DialogueTask):
@@ -266,8 +166,8 @@ class TurnByTurnDialogueTask(DialogueTask):
     apart over a whole conversation in one answer; one line at a time, with the label written by
     the pipeline, they can. The turns are unrolled in the Beam graph like revision rounds."""
 
-    def __init__(self, gen, critic, turns: int, turn_max_tokens: int):
-        super().__init__({**gen, "candidates": 1}, critic, turns, turn_max_tokens, structured=False)
+    def __init__(self, gen: GenerationSettings, critic: DialogueCriticSettings, turns: int, turn_max_tokens: int):
+        super().__init__(replace(gen, candidates=1), critic, turns, turn_max_tokens, structured=False)
 
     def turn_request(self, state, turn: int, seed: int, use_prefill: bool) -> ChatRequest:
         spec, lines = state["spec"], state["lines"]
@@ -275,7 +175,7 @@ class TurnByTurnDialogueTask(DialogueTask):
         label = labels(names)[turn % 2]
         gen_state = spec.get("_gen") or {}
         round_ = int(gen_state.get("round", 0))
-        messages = list(self.messages(spec))
+        messages = list(dialogue_messages(spec, self.turns))
         if round_ > 0:
             fixes = "\n".join(f"- {i}" for i in gen_state["instructions"])
             role, content = messages[-1]
@@ -321,10 +221,6 @@ class TurnByTurnDialogueTask(DialogueTask):
         return state
 
     def as_answer(self, state):
-        from apache_beam.ml.inference.base import PredictionResult
-
-        from pipelines.common.chat import ChatResponse
-
         spec = state["spec"]
         request = ChatRequest(request_id=f"{spec['dialogue_id']}/turns", messages=(), seed=0, payload=spec)
         if state.get("error"):
@@ -340,11 +236,7 @@ class TurnByTurnDialogueTask(DialogueTask):
             )
         return PredictionResult(request, response, None)
 
-    def generate(self, specs, handler, seed: int, use_prefill: bool, label: str):
-        import apache_beam as beam
-
-        from pipelines.generation.transforms import Infer
-
+    def generate(self, specs, handler, seed: int, use_prefill: bool, label: str, side=()):
         state = specs | f"{label}Start" >> beam.Map(
             lambda spec: {"spec": spec, "lines": [], "calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
         )
@@ -360,3 +252,9 @@ class TurnByTurnDialogueTask(DialogueTask):
             )
             state = (answered, failed) | f"{label}Turn{turn}Merge" >> beam.Flatten()
         return state | f"{label}Answer" >> beam.Map(self.as_answer)
+
+
+def masked_text(text: str, names: tuple[str, str]) -> str:
+    """The dialogue with both speakers' names replaced, for duplicate detection: sampled names
+    are unique and would hide two conversations that are otherwise the same."""
+    return mask_names(text, dict(zip(names, ("Speaker A", "Speaker B"), strict=True)))

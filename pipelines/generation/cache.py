@@ -65,7 +65,7 @@ class ResponseCache:
             raise
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        from pipelines.output.shards import write_bytes_atomically
+        from pipelines.common.files import write_bytes_atomically
 
         path = self._path(key)
         if "://" not in path:

@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RemoteModelHandler
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RemoteModelHandler, RunInference
 
 from pipelines.common.chat import ChatRequest, ChatResponse
 from pipelines.progress import Progress
@@ -105,8 +106,6 @@ def _cache_root(cache: dict[str, Any]) -> str | None:
     from pipelines.generation.cache import default_root
 
     return cache.get("path") or default_root()
-
-
 
 
 class _Endpoint:
@@ -380,3 +379,24 @@ def chat_handler(settings: LLMSettings, stage: str = "generate", expected_total:
     """The RunInference handler for a backend: remote for endpoints, local for a worker's vLLM."""
     cls = RemoteChatModelHandler if settings.backend == "openai" else ChatModelHandler
     return cls(settings, stage, expected_total)
+
+
+def _failed_batch(item: tuple[Any, Exception]) -> list[PredictionResult]:
+    """A batch RunInference gave up on (after the handler's retries) -> one failed answer per
+    request, so each persona is rejected with the error instead of being lost."""
+    batch, exc = item
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    return [PredictionResult(req, ChatResponse((), 0, 0, error=error), None) for req in batch]
+
+
+class Infer(beam.PTransform):
+    """RunInference with its dead-letter output folded back in as failed answers."""
+
+    def __init__(self, handler):
+        super().__init__()
+        self.handler = handler
+
+    def expand(self, requests):
+        main, dead = requests | "RunInference" >> RunInference(self.handler).with_exception_handling()
+        failed = dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch)
+        return (main, failed) | "All" >> beam.Flatten()

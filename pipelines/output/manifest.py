@@ -17,7 +17,8 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import __version__
-from pipelines.output.shards import STATS_DIR, write_bytes_atomically
+from pipelines.common.files import write_bytes_atomically
+from pipelines.output.shards import STATS_DIR
 from pipelines.records import SCHEMA_VERSION
 from pipelines.taxonomy.quota import top_up_bound
 

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,23 +24,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.common.files import write_bytes_atomically
 from pipelines.errors import InputError
-from pipelines.records import record_index
 
 STATS_DIR = "_stats"
 
 
 def shard_name(dataset: str, shard: int) -> str:
     return f"{dataset}/part-{shard:05d}.parquet"
-
-
-def write_bytes_atomically(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(tmp) as f:
-        f.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
 
 
 def parquet_bytes(table: pa.Table, compression: str) -> bytes:
@@ -90,7 +80,8 @@ def count_value(row: dict[str, Any], key: CountKey) -> str:
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, output_dir: str, dataset: str, schema: pa.Schema, compression: str, count_keys):
+    def __init__(self, output_dir: str, dataset: str, schema: pa.Schema, compression: str, count_keys, index_key):
+        self.index_key = index_key
         self.output_dir = output_dir.rstrip("/")
         self.dataset = dataset
         self.schema = schema
@@ -99,7 +90,7 @@ class _WriteShard(beam.DoFn):
 
     def process(self, keyed: tuple[int, Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
         shard, rows = keyed
-        rows = sorted(rows, key=record_index)
+        rows = sorted(rows, key=lambda row: int(row[self.index_key]))
         yield write_shard(
             self.output_dir,
             self.dataset,
@@ -130,23 +121,29 @@ class _WriteCsvShard(beam.DoFn):
 
 
 class GroupByShard(beam.PTransform):
-    """rows -> (shard number, rows): shard k holds record indices [k * rows_per_shard, (k + 1) * rows_per_shard)."""
+    """rows -> (shard number, rows): shard k holds the rows whose planned index (`index_key`) is in
+    [k * rows_per_shard, (k + 1) * rows_per_shard)."""
 
-    def __init__(self, rows_per_shard: int):
+    def __init__(self, rows_per_shard: int, index_key: str):
         super().__init__()
         self.rows_per_shard = rows_per_shard
+        self.index_key = index_key
 
     def expand(self, rows):
-        r = self.rows_per_shard
-        return rows | "KeyByShard" >> beam.Map(lambda row: (record_index(row) // r, row)) | beam.GroupByKey()
+        r, key = self.rows_per_shard, self.index_key
+        return rows | "KeyByShard" >> beam.Map(lambda row: (int(row[key]) // r, row)) | beam.GroupByKey()
 
 
 class WriteCsv(beam.PTransform):
-    """dicts with a record index -> CSV files `<prefix>-NNNNN.csv` of `rows_per_shard` index ranges,
-    header first, rows in order of the first column; written atomically like the Parquet shards."""
+    """dicts with a planned index (`index_key`) -> CSV files `<prefix>-NNNNN.csv` of `rows_per_shard`
+    index ranges, header first, rows in order of the first column; written atomically like the
+    Parquet shards."""
 
-    def __init__(self, output_dir: str, prefix: str, columns: tuple[str, ...], rows_per_shard: int = 100_000):
+    def __init__(
+        self, output_dir: str, prefix: str, columns: tuple[str, ...], index_key: str, rows_per_shard: int = 100_000
+    ):
         super().__init__()
+        self.index_key = index_key
         self.output_dir = output_dir
         self.prefix = prefix
         self.columns = tuple(columns)
@@ -155,14 +152,14 @@ class WriteCsv(beam.PTransform):
     def expand(self, rows):
         return (
             rows
-            | "GroupShards" >> GroupByShard(self.rows_per_shard)
+            | "GroupShards" >> GroupByShard(self.rows_per_shard, self.index_key)
             | "WriteCsvShard" >> beam.ParDo(_WriteCsvShard(self.output_dir, self.prefix, self.columns))
         )
 
 
 class WriteShards(beam.PTransform):
-    """rows (dicts matching `schema`, with `persona_index` or `dialogue_index`) -> Parquet shards
-    + shard stats."""
+    """rows (dicts matching `schema`, with the planned index `index_key`) -> Parquet shards + shard
+    stats."""
 
     def __init__(
         self,
@@ -172,8 +169,10 @@ class WriteShards(beam.PTransform):
         rows_per_shard: int,
         compression: str = "zstd",
         count_keys: tuple[CountKey, ...] = (),
+        index_key: str = "persona_index",
     ):
         super().__init__()
+        self.index_key = index_key
         self.output_dir = output_dir
         self.dataset = dataset
         self.schema = schema
@@ -184,9 +183,13 @@ class WriteShards(beam.PTransform):
     def expand(self, rows):
         return (
             rows
-            | "GroupShards" >> GroupByShard(self.rows_per_shard)
+            | "GroupShards" >> GroupByShard(self.rows_per_shard, self.index_key)
             | "WriteShard"
-            >> beam.ParDo(_WriteShard(self.output_dir, self.dataset, self.schema, self.compression, self.count_keys))
+            >> beam.ParDo(
+                _WriteShard(
+                    self.output_dir, self.dataset, self.schema, self.compression, self.count_keys, self.index_key
+                )
+            )
         )
 
 

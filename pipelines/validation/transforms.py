@@ -11,7 +11,7 @@ import apache_beam as beam
 import jsonschema
 from apache_beam.metrics import Metrics
 
-from pipelines.records import REASON_RULE, REASON_RULE_ERROR, REASON_SCHEMA, rejection
+from pipelines.records import REASON_RULE, REASON_RULE_ERROR, REASON_SCHEMA, Filtered, rejection
 from pipelines.schemas import load_schema, schema_errors
 from pipelines.validation.rules import ERROR, PASSED, RuleSet
 
@@ -63,3 +63,21 @@ class ValidateRecords(beam.DoFn):
             )
             return
         yield {**record, "validation": row["validation"]}
+
+
+class Validate(beam.PTransform):
+    """records -> Filtered(valid records with `validation`, rejected-records rows): the JSON Schema
+    `schema_name` and the rules of `scope`. Reads the public view of the record; writes
+    `validation` (the rules' sha256 and the warnings of warning-level rules)."""
+
+    def __init__(self, schema_name: str, rules: RuleSet, scope: str):
+        super().__init__()
+        self.schema_name = schema_name
+        self.rules = rules
+        self.scope = scope
+
+    def expand(self, records) -> Filtered:
+        out = records | beam.ParDo(ValidateRecords(self.schema_name, self.rules, self.scope)).with_outputs(
+            REJECTED, main="valid"
+        )
+        return Filtered(out.valid, out[REJECTED])

@@ -7,14 +7,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import build_dataset
-from pipelines.critique.experts import ExpertResult, Finding, combine
-from pipelines.critique.llm_judge import judge_request, parse_grades, rubric_schema
 from pipelines.common.chat import ChatRequest, ChatResponse
+from pipelines.common.settings import CriticSettings
+from pipelines.critique.base import ExpertResult, Finding, combine
+from pipelines.critique.llm_judge import judge_request, parse_grades, rubric_schema
 from pipelines.generation.llm import EndpointUnavailable, LLMSettings, chat_handler
 from tests.conftest import REPO, write
 from tests.fake_openai import EXTRA, FakeOpenAI
 
-CRITIC = {"threshold": 0.6, "weights": {"faithfulness": 0.4, "llm_judge": 0.4}}
+CRITIC = CriticSettings.from_config({"threshold": 0.6, "weights": {"faithfulness": 0.4, "llm_judge": 0.4}})
 
 
 def answer(doc, finish_reason="stop", error=None):

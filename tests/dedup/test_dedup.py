@@ -9,6 +9,7 @@ from pipelines.records import REASON_DUPLICATE_EXACT, REASON_DUPLICATE_NEAR
 def rec(index, text, vec, score=0.8):
     v = np.asarray(vec, dtype=np.float32)
     return {
+        "_kind": "persona",
         "persona_id": f"p-0-{index:07d}",
         "persona_index": index,
         "narrative": text,

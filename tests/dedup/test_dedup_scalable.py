@@ -30,6 +30,7 @@ def unit(v):
 def rec(index, vec, score=0.8, text=None, name=None):
     name = name or f"Name{index} Family{index}"
     return {
+        "_kind": "persona",
         "persona_id": f"p-0-{index:07d}",
         "persona_index": index,
         "quota_cell": f"cell-{index % 3}",

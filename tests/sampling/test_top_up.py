@@ -96,8 +96,20 @@ def test_replacements_are_sampled_in_their_cell(plan):
 
 
 def test_priority_keeps_what_an_earlier_round_kept():
-    kept = {"persona_id": "p-1-0000001", "persona_index": 1, "top_up_round": 0, "critic": {"score": 0.6}}
-    better = {"persona_id": "p-1-0000090", "persona_index": 90, "top_up_round": 1, "critic": {"score": 0.99}}
+    kept = {
+        "_kind": "persona",
+        "persona_id": "p-1-0000001",
+        "persona_index": 1,
+        "top_up_round": 0,
+        "critic": {"score": 0.6},
+    }
+    better = {
+        "_kind": "persona",
+        "persona_id": "p-1-0000090",
+        "persona_index": 90,
+        "top_up_round": 1,
+        "critic": {"score": 0.99},
+    }
     assert priority(kept) < priority(better)
     same_round = {**better, "top_up_round": 0}
     assert priority(same_round) < priority(kept)  # within a round the critic score decides

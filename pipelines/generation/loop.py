@@ -1,35 +1,39 @@
-"""The Generator-Critic stage: persona specs -> accepted narratives and reasoned rejections.
+"""The Generator-Critic loop: records -> Filtered(accepted, rejected), for any task that
+implements the contract in `pipelines/generation/contract.py`.
 
-For each persona the generator asks for `k` candidates in one call (OpenAI/vLLM `n`, so the engine
-batches them). The critic scores every candidate (siblings and exemplars feed its novelty expert)
-and the best passing one is kept. If none passes, the best one goes back to the generator with the
-critic's findings as concrete instructions, up to `max_revisions` rounds; after that the persona
-is rejected with every finding recorded.
+For each record the generator asks for `k` candidates in one call (OpenAI/vLLM `n`, so the engine
+batches them). The task's critic scores every candidate (siblings and exemplars feed its novelty
+expert) and the best passing one is kept. If none passes, the best one goes back to the generator
+with the critic's findings as concrete instructions, up to `max_revisions` rounds; after that the
+record is rejected with every finding recorded.
 
-Bootstrapped exemplars: with `exemplars.iterations` = I > 0, the personas are split into I pilot
-iterations (every `1/pilot_fraction`-th index, so each pilot spans all quota cells) and a final
-iteration with the rest. The best accepted narratives of an iteration, from different quota cells,
+Bootstrapped exemplars: with `exemplars.iterations` = I > 0, the records are split into I pilot
+iterations (every `1/pilot_fraction`-th index, so each pilot spans all groups) and a final
+iteration with the rest. The best accepted texts of an iteration, from different exemplar groups,
 become the few-shot examples of the next. Rounds and iterations are unrolled in the Beam graph;
 the exemplars travel as side inputs, so the graph stays a plain batch pipeline on any runner.
+
+Keys: reads the spec (any `_kind`); writes `generation`, `critic` and the task's text keys on
+every record, `critic_history` on rejected ones; `_gen` and `_scored` live only inside the loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import PredictionResult, RunInference
+from apache_beam.ml.inference.base import PredictionResult
 
-from pipelines.critique.experts import ExpertResult, Verdict, clean_text, combine
+from pipelines.common.chat import ChatRequest, ChatResponse
+from pipelines.common.settings import CriticSettings, JudgeSettings
+from pipelines.critique.base import ExpertResult, best_candidate, combine
 from pipelines.critique.llm_judge import EXPERT as JUDGE_EXPERT
 from pipelines.critique.llm_judge import judge_request, parse_grades
-from pipelines.critique.select import best_candidate, critique_candidates, revision_instructions
-from pipelines.common.chat import ChatRequest, ChatResponse, request_seed
-from pipelines.generation.llm import LLMSettings, chat_handler
-from pipelines.generation.prompts import get_template
-from pipelines.records import REASON_CRITIC, REASON_LLM_ERROR, record_id, record_index, rejection
+from pipelines.generation.contract import GeneratorCriticTask
+from pipelines.generation.llm import Infer, LLMSettings, chat_handler
+from pipelines.records import REASON_CRITIC, REASON_LLM_ERROR, Filtered, record_id, record_index, rejection
 
 REJECTED = "rejected"
 REVISE = "revise"
@@ -41,29 +45,6 @@ def iteration_of(index: int, iterations: int, pilot_fraction: float) -> int:
         return 0
     stride = max(iterations + 1, round(1.0 / pilot_fraction))
     return index % stride if index % stride < iterations else iterations
-
-
-def build_request(
-    spec: dict[str, Any],
-    gen: dict[str, Any],
-    seed: int,
-    use_prefill: bool,
-    exemplars: list[dict[str, Any]] | None = None,
-) -> ChatRequest:
-    """The request for a persona's next round: a first draft, or a revision of its best candidate."""
-    template = get_template(gen["prompt_template"])
-    attrs = spec["_attrs"]
-    state = spec.get("_gen") or {}
-    round_ = int(state.get("round", 0))
-    revision = (state["draft"], state["instructions"]) if round_ > 0 else None
-    return ChatRequest(
-        request_id=f"{spec['persona_id']}/r{round_}",
-        messages=template.messages(attrs, exemplars, int(gen["target_words"]), revision),
-        seed=request_seed(seed, spec["persona_index"], round_, template.template_id),
-        prefill=template.render_prefill(attrs) if use_prefill else "",
-        payload=spec,
-        n=int(gen["candidates"]),
-    )
 
 
 _NEW_STATE = {"round": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
@@ -78,53 +59,11 @@ def _account(spec: dict[str, Any], response: ChatResponse) -> dict[str, Any]:
     return state
 
 
-class PersonaTask:
-    """What the Generator-Critic loop needs to know about persona narratives. The loop itself
-    (candidates, critique, selection, revision, exemplars) is the same for every kind of record;
-    a task says how to prompt, how to critique and where the accepted text goes."""
-
-    kind = "persona"
-    stage_prefix = ""  # LLM stages: generate, revise, judge
-    metrics_ns = "generator"
-    critic_ns = "critic"
-
-    def __init__(self, gen: dict[str, Any], critic: dict[str, Any]):
-        self.gen = dict(gen)
-        self.critic = dict(critic)
-
-    def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
-        return build_request(spec, self.gen, seed, use_prefill, exemplars)
-
-    def clean(self, text: str, finish_reason: str | None) -> str:
-        return clean_text(text, finish_reason)
-
-    def critique(self, texts: list[str], spec: dict[str, Any], exemplars) -> list[Verdict]:
-        return critique_candidates(texts, spec["_attrs"], self.critic, exemplars or ())
-
-    def instructions(self, verdict: Verdict, spec: dict[str, Any]) -> list[str]:
-        return revision_instructions(verdict, spec["_attrs"], self.critic)
-
-    def accept(self, spec: dict[str, Any], text: str) -> None:
-        spec["narrative"] = text
-
-    def exemplar_group(self, record: dict[str, Any]) -> str:
-        """Exemplars are spread over these groups: one per quota cell."""
-        return record["quota_cell"]
-
-    def exemplar(self, record: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "persona_id": record["persona_id"],
-            "_attrs": record["_attrs"],
-            "narrative": record["narrative"],
-            "score": record["critic"]["score"],
-        }
-
-
 class ScoreCandidates(beam.DoFn):
     """PredictionResult -> the record with its candidates scored by the rule-based experts
     (`_scored`: [(text, finish_reason, verdict)]), or a rejection when the call failed."""
 
-    def __init__(self, model_name: str, task, iteration: int):
+    def __init__(self, model_name: str, task: GeneratorCriticTask, iteration: int):
         self.model_name = model_name
         self.task = task
         self.gen = task.gen
@@ -160,18 +99,18 @@ class ScoreCandidates(beam.DoFn):
         yield spec
 
 
-def judge_request_for(spec: dict[str, Any], judge: dict[str, Any], seed: int) -> ChatRequest:
+def judge_request_for(spec: dict[str, Any], judge: JudgeSettings, seed: int) -> ChatRequest:
     """The LLM judge's request for the candidates that the rule-based experts passed."""
     numbers = [i + 1 for i, (_, _, v) in enumerate(spec["_scored"]) if v.passed]
     texts = [spec["_scored"][n - 1][0] for n in numbers]
-    return judge_request(spec, texts, numbers, seed, int(judge["max_tokens"]))
+    return judge_request(spec, texts, numbers, seed, judge.max_tokens)
 
 
 class ApplyJudgement(beam.DoFn):
     """The judge's answer joins each judged candidate's verdict as one more expert."""
 
-    def __init__(self, critic: dict[str, Any]):
-        self.critic = dict(critic)
+    def __init__(self, critic: CriticSettings):
+        self.critic = critic
         self._unusable = Metrics.counter("llm", "judge_unusable_answers")
 
     def process(self, result: PredictionResult) -> Iterator[dict[str, Any]]:
@@ -180,7 +119,7 @@ class ApplyJudgement(beam.DoFn):
         spec["_gen"] = _account(spec, response)
         scored = list(spec["_scored"])
         numbers = [i + 1 for i, (_, _, v) in enumerate(scored) if v.passed]
-        grades = parse_grades(response, numbers, float(self.critic["llm_judge"]["min_score"]))
+        grades = parse_grades(response, numbers, self.critic.llm_judge.min_score)
         if not isinstance(grades, dict):
             self._unusable.inc()
         for n in numbers:
@@ -194,7 +133,7 @@ class ApplyJudgement(beam.DoFn):
 class Decide(beam.DoFn):
     """A record's scored candidates -> accepted record | revision request | rejection."""
 
-    def __init__(self, model_name: str, task, iteration: int, final: bool):
+    def __init__(self, model_name: str, task: GeneratorCriticTask, iteration: int, final: bool):
         self.model_name = model_name
         self.task = task
         self.gen = task.gen
@@ -237,7 +176,7 @@ class Decide(beam.DoFn):
             self._rejected.inc()
             errors = [f for f in verdict.findings if f.severity == "error"]
             detail = "; ".join(f"{f.expert}/{f.code}: {f.message}" for f in errors) or (
-                f"score {verdict.score:.2f} below threshold {self.critic['threshold']}"
+                f"score {verdict.score:.2f} below threshold {self.critic.threshold}"
             )
             self.task.accept(spec, text)
             spec["critic_history"] = history
@@ -257,7 +196,7 @@ class Decide(beam.DoFn):
 
 def generation_record(
     model_name: str,
-    gen: dict[str, Any],
+    gen,
     iteration: int,
     finish_reason: str | None,
     state: dict[str, Any],
@@ -266,7 +205,7 @@ def generation_record(
 ) -> dict[str, Any]:
     return {
         "model": model_name,
-        "prompt_template_id": gen["prompt_template"],
+        "prompt_template_id": gen.prompt_template,
         "finish_reason": finish_reason,
         "prompt_tokens": int(state["prompt_tokens"]),
         "completion_tokens": int(state["completion_tokens"]),
@@ -278,45 +217,23 @@ def generation_record(
     }
 
 
-def _failed_batch(item: tuple[Any, Exception]) -> list[PredictionResult]:
-    """A batch RunInference gave up on (after the handler's retries) -> one failed answer per
-    request, so each persona is rejected with the error instead of being lost."""
-    batch, exc = item
-    error = f"{type(exc).__name__}: {exc}"[:500]
-    return [PredictionResult(req, ChatResponse((), 0, 0, error=error), None) for req in batch]
-
-
-class Infer(beam.PTransform):
-    """RunInference with its dead-letter output folded back in as failed answers."""
-
-    def __init__(self, handler):
-        super().__init__()
-        self.handler = handler
-
-    def expand(self, requests):
-        main, dead = requests | "RunInference" >> RunInference(self.handler).with_exception_handling()
-        failed = dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch)
-        return (main, failed) | "All" >> beam.Flatten()
-
-
 def _exemplar_key(record: dict[str, Any]) -> tuple[float, int]:
     return (float(record["critic"]["score"]), -record_index(record))
 
 
-def pick_exemplars(best_per_cell: list[dict[str, Any]], count: int, task=None) -> list[dict[str, Any]]:
-    """The `count` highest-scoring accepted records, at most one per quota cell (ties: lower index)."""
-    chosen = sorted(best_per_cell, key=_exemplar_key, reverse=True)[:count]
-    task = task or PersonaTask({}, {})
+def pick_exemplars(best_per_group: list[dict[str, Any]], count: int, task: GeneratorCriticTask) -> list[dict[str, Any]]:
+    """The `count` highest-scoring accepted records, at most one per exemplar group (ties: lower index)."""
+    chosen = sorted(best_per_group, key=_exemplar_key, reverse=True)[:count]
     return [task.exemplar(r) for r in chosen]
 
 
 class SelectExemplars(beam.PTransform):
-    """accepted records -> a singleton list of few-shot exemplars, spread over quota cells."""
+    """accepted records -> a singleton list of few-shot exemplars, spread over the task's groups."""
 
-    def __init__(self, count: int, task=None):
+    def __init__(self, count: int, task: GeneratorCriticTask):
         super().__init__()
         self.count = count
-        self.task = task or PersonaTask({}, {})
+        self.task = task
 
     def expand(self, accepted):
         return (
@@ -329,39 +246,43 @@ class SelectExemplars(beam.PTransform):
         )
 
 
+HandlerFactory = Callable[..., Any]  # (settings, stage=..., expected_total=...) -> ModelHandler
+
+
 class GeneratorCritic(beam.PTransform):
-    """specs -> (accepted, rejected), through candidates, critique, revision and bootstrapped exemplars."""
+    """specs -> Filtered(accepted, rejected), through candidates, critique, revision and
+    bootstrapped exemplars. `exemplars`: a singleton of exemplars chosen elsewhere (quota top-up:
+    from the personas already kept); every spec is then generated with them, in one iteration
+    numbered like the last one. `handlers` builds each LLM stage's model handler (default:
+    `chat_handler`; tests pass an in-process fake)."""
 
     def __init__(
         self,
         settings: LLMSettings,
-        gen: dict[str, Any],
-        critic: dict[str, Any],
+        task: GeneratorCriticTask,
         seed: int,
         expected_total: int | None = None,
         judge_settings: LLMSettings | None = None,
-        task=None,
         exemplars=None,
+        handlers: HandlerFactory = chat_handler,
     ):
         super().__init__()
         self.settings = settings
-        self.task = task or PersonaTask(gen, critic)
-        self.gen = dict(gen)
-        self.critic = dict(critic)
+        self.task = task
+        self.gen = task.gen
+        self.critic = task.critic
         self.seed = seed
         self.expected_total = expected_total
         self.judge_settings = judge_settings  # None: the LLM judge is off
-        # A singleton of exemplars chosen elsewhere (quota top-up: from the personas already
-        # kept): every spec is generated with them, in one iteration numbered like the last one.
         self.exemplars = exemplars
+        self.handlers = handlers
 
     def expand(self, specs):
-        ex = self.gen["exemplars"]
-        iterations, fraction = int(ex["iterations"]), float(ex["pilot_fraction"])
+        ex = self.gen.exemplars
         if self.exemplars is not None:
-            return self._iteration(specs, iterations, self.exemplars)
+            return self._iteration(specs, ex.iterations, self.exemplars)
         parts = specs | "SplitIterations" >> beam.Partition(
-            lambda spec, n: iteration_of(record_index(spec), iterations, fraction), iterations + 1
+            lambda spec, n: iteration_of(record_index(spec), ex.iterations, ex.pilot_fraction), ex.iterations + 1
         )
         accepted, rejected = [], []
         exemplars = None
@@ -369,31 +290,24 @@ class GeneratorCritic(beam.PTransform):
             acc, rej = self._iteration(part, t, exemplars)
             accepted.append(acc)
             rejected.append(rej)
-            if t < iterations:
-                exemplars = acc | f"Exemplars{t}" >> SelectExemplars(int(ex["count"]), self.task)
-        return (
+            if t < ex.iterations:
+                exemplars = acc | f"Exemplars{t}" >> SelectExemplars(ex.count, self.task)
+        return Filtered(
             accepted | "AllAccepted" >> beam.Flatten(),
             rejected | "AllRejected" >> beam.Flatten(),
         )
 
-    def _iteration(self, specs, t: int, exemplars):
+    def _iteration(self, specs, t: int, exemplars) -> Filtered:
         side = [beam.pvalue.AsSingleton(exemplars)] if exemplars is not None else []
-        rounds = int(self.gen["max_revisions"]) + 1
+        rounds = self.gen.max_revisions + 1
         pending = specs
         accepted, rejected = [], []
         for r in range(rounds):
             stage = self.task.stage_prefix + ("generate" if r == 0 else "revise")
-            handler = chat_handler(self.settings, stage=stage, expected_total=self.expected_total if r == 0 else None)
+            handler = self.handlers(self.settings, stage=stage, expected_total=self.expected_total if r == 0 else None)
             label = f"Iter{t}Round{r}"
             name = self.settings.served_name
-            if hasattr(self.task, "generate"):  # a task that writes its text in several calls
-                answers = self.task.generate(pending, handler, self.seed, self.settings.prefill, label)
-            else:
-                answers = (
-                    pending
-                    | f"{label}Prompts" >> beam.Map(self.task.request, self.seed, self.settings.prefill, *side)
-                    | f"{label}LLM" >> Infer(handler)
-                )
+            answers = self.task.generate(pending, handler, self.seed, self.settings.prefill, label, side)
             scored = answers | f"{label}Score" >> beam.ParDo(ScoreCandidates(name, self.task, t), *side).with_outputs(
                 REJECTED, main="scored"
             )
@@ -401,7 +315,7 @@ class GeneratorCritic(beam.PTransform):
             candidates = scored.scored
             if self.judge_settings is not None:
                 candidates = candidates | f"{label}Judge" >> JudgeCandidates(
-                    self.judge_settings, self.critic, self.seed
+                    self.judge_settings, self.critic, self.seed, self.handlers
                 )
             out = candidates | f"{label}Decide" >> beam.ParDo(
                 Decide(name, self.task, t, final=r == rounds - 1), *side
@@ -409,7 +323,7 @@ class GeneratorCritic(beam.PTransform):
             accepted.append(out.accepted)
             rejected.append(out[REJECTED])
             pending = out[REVISE]
-        return (
+        return Filtered(
             accepted | f"Iter{t}Accepted" >> beam.Flatten(),
             rejected | f"Iter{t}Rejected" >> beam.Flatten(),
         )
@@ -419,11 +333,12 @@ class JudgeCandidates(beam.PTransform):
     """Scored personas -> the same, with the LLM judge's grades on every candidate the rule-based
     experts passed. Personas with no such candidate skip the judge (and its cost)."""
 
-    def __init__(self, settings: LLMSettings, critic: dict[str, Any], seed: int):
+    def __init__(self, settings: LLMSettings, critic: CriticSettings, seed: int, handlers: HandlerFactory):
         super().__init__()
         self.settings = settings
-        self.critic = dict(critic)
+        self.critic = critic
         self.seed = seed
+        self.handlers = handlers
 
     def expand(self, scored):
         judged, skipped = scored | "NeedsJudge" >> beam.Partition(
@@ -431,8 +346,8 @@ class JudgeCandidates(beam.PTransform):
         )
         answers = (
             judged
-            | "Requests" >> beam.Map(judge_request_for, self.critic["llm_judge"], self.seed)
-            | "LLM" >> Infer(chat_handler(self.settings, stage="judge"))
+            | "Requests" >> beam.Map(judge_request_for, self.critic.llm_judge, self.seed)
+            | "LLM" >> Infer(self.handlers(self.settings, stage="judge"))
             | "Apply" >> beam.ParDo(ApplyJudgement(self.critic))
         )
         return (answers, skipped) | "Merge" >> beam.Flatten()

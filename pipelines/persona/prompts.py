@@ -11,6 +11,7 @@ from typing import Any
 
 from pipelines.common.facts import NOUNS, persona_facts
 
+
 @dataclass(frozen=True)
 class PromptTemplate:
     template_id: str
