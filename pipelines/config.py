@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.common import settings
+from pipelines.common.settings import merged
 from pipelines.errors import InputError
 from pipelines.schemas import check_file_against_schema
 from pipelines.taxonomy.loader import read_yaml
@@ -31,16 +32,6 @@ OPERATIONAL_LLM_KEYS = (
     "throttle_delay_s",
     "cache",
 )
-
-
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 @dataclass(frozen=True)
@@ -90,7 +81,7 @@ def _check_llm(llm: dict[str, Any], path: str, where: str) -> None:
 
 def judge_llm(data: dict[str, Any]) -> dict[str, Any]:
     """The LLM judge's `llm` block: the run's `llm` block with the judge's overrides on top."""
-    return _deep_merge(data["llm"], data["critic"]["llm_judge"]["llm"])
+    return merged(data["llm"], data["critic"]["llm_judge"]["llm"])
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -101,9 +92,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         doc = {}
     if not isinstance(doc, dict):
         raise InputError(str(path), "$", "a config file must be a mapping")
-    merged = _deep_merge(doc, overrides or {})
-    check_file_against_schema("config", merged, str(path))
-    data = _deep_merge(DEFAULTS, merged)
+    given = merged(doc, overrides or {})
+    check_file_against_schema("config", given, str(path))
+    data = merged(DEFAULTS, given)
     _check_llm(data["llm"], str(path), "$.llm")
     if data["critic"]["llm_judge"]["enabled"]:
         _check_llm(judge_llm(data), str(path), "$.critic.llm_judge.llm")

@@ -124,33 +124,34 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def prepare_context(args: argparse.Namespace) -> RunContext:
     config = load_config(args.config, config_overrides(args))
+    stages = StageSettings.from_config(config.data)
     pop = population(config)
     try:
-        get_template(config["generation"]["prompt_template"])
+        get_template(stages.generation.prompt_template)
     except KeyError as exc:
         raise InputError(config.source, "$.generation.prompt_template", str(exc.args[0])) from None
     try:
-        resolve_embedding_model(config["dedup"]["embedding_model"])
+        resolve_embedding_model(stages.dedup.embedding_model)
     except (ValueError, ImportError) as exc:
         raise InputError(config.source, "$.dedup.embedding_model", str(exc)) from None
     if config["llm"]["backend"] == "embedded":
         from pipelines.models.embedded import prepare
 
-        prepare()
+        prepare()  # before the LLM settings, which point at the prepared model
     rules = load_rules(config.rules_files())
     scenarios: tuple[Scenario, ...] = ()
-    if config["dialogues"]["enabled"]:
-        scenarios = load_scenarios(config.resolve([config["dialogues"]["scenarios"]])[0])
+    if stages.dialogues.enabled:
+        scenarios = load_scenarios(config.resolve([stages.dialogues.scenarios])[0])
     llm = LLMSettings.from_config(config["llm"])
     if llm.backend == "openai":
         check_endpoint(llm, config.source, "$.llm")
     judge = None
-    if config["critic"]["llm_judge"]["enabled"]:
+    if stages.critic.llm_judge.enabled:
         judge = LLMSettings.from_config(judge_llm(config.data))
         if judge.backend == "openai":
             check_endpoint(judge, config.source, "$.critic.llm_judge.llm")
     output = args.output or os.path.join("output", config["run"]["name"])
-    return RunContext(config, pop, llm, output, rules, StageSettings.from_config(config.data), judge, scenarios)
+    return RunContext(config, pop, llm, output, rules, stages, judge, scenarios)
 
 
 def check_endpoint(llm: LLMSettings, source: str, where: str) -> None:

@@ -27,6 +27,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines.cli import cli_main
 from pipelines.common.files import write_bytes_atomically
+from pipelines.common.settings import OutputSettings
 from pipelines.config import load_config
 from pipelines.output.manifest import package_versions, read_shard_stats
 from pipelines.output.shards import STATS_DIR, prepare_output, write_shard
@@ -122,7 +123,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     config = load_config(args.config, overrides)
     pop = population(config)
     prepare_output(args.output, args.overwrite)
-    rows_per_shard = int(config["output"]["rows_per_shard"])
+    out = OutputSettings.from_config(config["output"])
+    rows_per_shard = out.rows_per_shard
     shards = -(-pop.plan.total // rows_per_shard)
     options = PipelineOptions(beam_args, save_main_session=False)
     if not options.view_as(StandardOptions).runner:
@@ -133,8 +135,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             p
             | "Shards" >> beam.Create(list(range(shards)))
             | "Reshuffle" >> beam.Reshuffle()
-            | "SampleShard"
-            >> beam.ParDo(SampleShard(pop.sampler, args.output, rows_per_shard, config["output"]["compression"]))
+            | "SampleShard" >> beam.ParDo(SampleShard(pop.sampler, args.output, rows_per_shard, out.compression))
         )
     stats = [s for s in read_shard_stats(args.output) if s["dataset"] == DATASET]
     FileSystems.delete([FileSystems.join(args.output, STATS_DIR)])

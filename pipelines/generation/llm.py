@@ -25,6 +25,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RemoteModelHandler, RunInference
 
 from pipelines.common.chat import ChatRequest, ChatResponse
+from pipelines.common.settings import DEFAULTS, merged
 from pipelines.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class LLMSettings:
 
     @classmethod
     def from_config(cls, llm: dict[str, Any]) -> LLMSettings:
+        """From an `llm` config block; keys it lacks take the defaults of `settings.DEFAULTS`."""
+        llm = merged(DEFAULTS["llm"], llm)
         backend = llm["backend"]
         if backend == "embedded":
             from pipelines.models.embedded import EMBEDDED_MODEL_NAME, embedded_model_dir
@@ -65,22 +68,22 @@ class LLMSettings:
             backend=backend,
             model=model,
             served_name=served,
-            base_url=llm.get("base_url"),
-            api_key_env=llm.get("api_key_env", "OPENAI_API_KEY"),
+            base_url=llm["base_url"],
+            api_key_env=llm["api_key_env"],
             max_tokens=int(llm["max_tokens"]),
             temperature=float(llm["temperature"]),
             top_p=float(llm["top_p"]),
-            repetition_penalty=llm.get("repetition_penalty") if backend != "openai" else None,
+            repetition_penalty=llm["repetition_penalty"] if backend != "openai" else None,
             concurrency=int(llm["concurrency"]),
             request_timeout_s=float(llm["request_timeout_s"]),
             max_retries=int(llm["max_retries"]),
-            batch_retries=int(llm.get("batch_retries", 3)),
-            throttle_delay_s=int(llm.get("throttle_delay_s", 5)),
+            batch_retries=int(llm["batch_retries"]),
+            throttle_delay_s=int(llm["throttle_delay_s"]),
             send_seed=bool(llm["request_seed"]),
             # Assistant prefill is a vLLM chat extension; other endpoints opt in explicitly.
-            prefill=backend != "openai" if llm.get("assistant_prefill") is None else bool(llm["assistant_prefill"]),
-            vllm=dict(llm.get("vllm", {})),
-            cache_root=_cache_root(llm.get("cache") or {}),
+            prefill=backend != "openai" if llm["assistant_prefill"] is None else bool(llm["assistant_prefill"]),
+            vllm=dict(llm["vllm"]),
+            cache_root=_cache_root(llm["cache"]),
         )
 
     def api_key(self) -> str:
@@ -126,16 +129,16 @@ class _Endpoint:
                 from pipelines.models.embedded import prepare
 
                 model = str(prepare())
-            v = settings.vllm
+            v = merged(DEFAULTS["llm"]["vllm"], settings.vllm)
             # One server per worker process, shared by every stage (generate, revise, ...).
             self.server = shared_server(
                 model,
                 settings.served_name,
-                gpu_memory_utilization=v.get("gpu_memory_utilization", 0.3),
-                max_model_len=v.get("max_model_len", 2048),
-                enforce_eager=v.get("enforce_eager", True),
-                extra_args=v.get("extra_args", []),
-                startup_timeout_s=v.get("startup_timeout_s", 900),
+                gpu_memory_utilization=v["gpu_memory_utilization"],
+                max_model_len=v["max_model_len"],
+                enforce_eager=v["enforce_eager"],
+                extra_args=v["extra_args"],
+                startup_timeout_s=v["startup_timeout_s"],
             )
             base_url = self.server.base_url
         self.client = OpenAI(
