@@ -1,4 +1,7 @@
-"""Embed narratives with sentence-transformers, in batches, model loaded once per worker."""
+"""Embed texts with sentence-transformers, in batches, model loaded once per worker.
+
+Keys: reads the record's text (`narrative`, or `_text` for dialogues) and `_attrs` (the name to
+mask); writes `_embedding`."""
 
 from __future__ import annotations
 

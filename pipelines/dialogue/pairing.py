@@ -14,6 +14,10 @@ choice is a pure function of (seed, persona indices, embeddings): input order, b
 count change nothing. Pairing sees one light tuple per persona (index, id, cell, embedding) on
 one worker, which suits runs up to about 10^5 personas; the personas' attributes are joined back
 to the pairs by key.
+
+Keys: reads accepted PersonaRecords (`persona_id`, `persona_index`, `quota_cell`, `_attrs`,
+`_embedding`); writes DialogueSpecs (`_kind`, `dialogue_id`, `dialogue_index`, `persona_ids`,
+`scenario`, `pairing`, `_speakers`).
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Writing: Parquet shards, per-shard statistics and the run manifest."""
+"""Writing: Parquet and CSV shards with per-shard statistics (shards.py) and the run manifest and
+run identity for --resume (manifest.py)."""

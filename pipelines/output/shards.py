@@ -1,10 +1,10 @@
 """Write records as Parquet shards through Beam FileSystems (local paths, gs://, s3://, ...).
 
-Shard k holds the records whose persona index falls in [k*R, (k+1)*R), R = rows_per_shard, sorted
-by index: names and contents are deterministic whatever the runner or worker count. Each shard is
-written under a temporary name and renamed, so no half-written shard ever appears under its final
-name. A small JSON of statistics per shard (rows, bytes, sha256, counts) lets the driver build the
-manifest without reading the data back.
+Shard k holds the records whose planned index (`persona_index` or `dialogue_index`) falls in
+[k*R, (k+1)*R), R = rows_per_shard, sorted by index: names and contents are deterministic
+whatever the runner or worker count. Each shard is written under a temporary name and renamed,
+so no half-written shard ever appears under its final name. A small JSON of statistics per shard
+(rows, bytes, sha256, counts) lets the driver build the manifest without reading the data back.
 """
 
 from __future__ import annotations
