@@ -1,7 +1,8 @@
 """Load, validate and compose taxonomy YAML files.
 
 Everything that can be wrong with a taxonomy is reported here, before any sampling or LLM call,
-as an InputError naming the file and the location inside it.
+as an InputError naming the file and the location inside it. Attributes of type `text` are free-text
+dimensions: they go to `Taxonomy.dimensions`, never to the sampled `Taxonomy.attributes`.
 """
 
 from __future__ import annotations
@@ -18,15 +19,22 @@ from pipelines.schemas import check_file_against_schema
 from pipelines.taxonomy.model import Attribute, Case, Condition, Constraint, Taxonomy
 
 _NUMERIC = ("integer", "number")
+TEXT = "text"
+_TEXT_KEYS = ("id", "type", "label", "description")
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "<file>", "file not found")
+    text = path.read_text(encoding="utf-8")
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+        return yaml.load(text, Loader=_FAST_LOADER)  # libyaml: a large taxonomy parses ~20x faster
+    except yaml.YAMLError:
+        pass  # parsed again below: the pure-Python loader's messages and marks are the ones reported
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
@@ -51,8 +59,9 @@ def _merge_categories(base: list[dict], extra: list[dict]) -> list[dict]:
             else:
                 attrs.append(copy.deepcopy(attr))
         target["categories"] = _merge_categories(target.get("categories", []), cat.get("categories", []))
-        if cat.get("description"):
-            target["description"] = cat["description"]
+        for key in ("label", "description"):
+            if cat.get(key):
+                target[key] = cat[key]
     return merged
 
 
@@ -142,27 +151,48 @@ def _attribute(spec: dict[str, Any], path: str, file: str, loc: str) -> Attribut
         locale_from=spec.get("locale_from"),
         gender_from=spec.get("gender_from"),
         description=spec.get("description", ""),
+        label=spec.get("label", ""),
         source=f"{file}: {loc}",
     )
 
 
-def _walk(categories: list[dict], prefix: str = ""):
-    for cat in categories:
-        cpath = f"{prefix}{cat['id']}"
-        for attr in cat.get("attributes", []):
-            yield f"{cpath}.{attr['id']}", attr
-        yield from _walk(cat.get("categories", []), f"{cpath}.")
+def _dimension(spec: dict[str, Any], path: str, file: str, loc: str) -> Attribute:
+    return Attribute(
+        path=path,
+        type=TEXT,
+        cases=(),
+        description=spec.get("description", ""),
+        label=spec.get("label", ""),
+        source=f"{file}: {loc}",
+    )
 
 
-def _origins(
-    categories: list[dict], file: str, into: dict[str, tuple[str, str]], prefix: str = "", loc: str = "categories"
-) -> None:
-    """Record, for every attribute path, the file and location inside it that defined it last."""
-    for ci, cat in enumerate(categories):
-        cpath = f"{prefix}{cat['id']}"
-        for ai, attr in enumerate(cat.get("attributes", [])):
-            into[f"{cpath}.{attr['id']}"] = (file, f"{loc}[{ci}].attributes[{ai}]")
-        _origins(cat.get("categories", []), file, into, f"{cpath}.", f"{loc}[{ci}].categories")
+def _nodes(categories: Any, prefix: str = "", loc: str = "categories"):
+    """Every category and attribute below `categories`, as (kind, path, location, spec), in file
+    order (a category's attributes before its subcategories). Entries that are not objects are
+    skipped, so this may run before the schema check."""
+    for ci, cat in enumerate(categories if isinstance(categories, list) else ()):
+        if not isinstance(cat, dict):
+            continue
+        cpath, cloc = f"{prefix}{cat.get('id')}", f"{loc}[{ci}]"
+        yield "category", cpath, cloc, cat
+        for ai, attr in enumerate(cat.get("attributes") if isinstance(cat.get("attributes"), list) else ()):
+            if isinstance(attr, dict):
+                yield "attribute", f"{cpath}.{attr.get('id')}", f"{cloc}.attributes[{ai}]", attr
+        yield from _nodes(cat.get("categories"), f"{cpath}.", f"{cloc}.categories")
+
+
+def _check_text_keys(doc: Any, file: str) -> None:
+    """Text dimensions take no domain. Checked before the schema, to say so in plain words."""
+    for kind, path, loc, spec in _nodes(doc.get("categories") if isinstance(doc, dict) else None):
+        extra = [k for k in spec if k not in _TEXT_KEYS] if kind == "attribute" and spec.get("type") == TEXT else []
+        if extra:
+            raise InputError(
+                file,
+                loc,
+                f"text attribute {path!r} may not have {extra}: a text dimension is written per persona, not"
+                f" sampled, and takes only {list(_TEXT_KEYS)}",
+            )
 
 
 def _toposort(attrs: dict[str, Attribute]) -> list[Attribute]:
@@ -187,9 +217,17 @@ def _toposort(attrs: dict[str, Attribute]) -> list[Attribute]:
     return order
 
 
-def _check_condition(cond: Condition, attrs: dict[str, Attribute], file: str, loc: str) -> None:
-    if cond.path not in attrs:
-        raise InputError(file, loc, f"unknown attribute {cond.path!r}")
+def _check_known(path: str, attrs: dict[str, Attribute], dims: dict[str, Attribute], file: str, loc: str) -> None:
+    if path in dims:
+        raise InputError(file, loc, f"{path!r} is a text dimension; only sampled attributes can be referenced")
+    if path not in attrs:
+        raise InputError(file, loc, f"unknown attribute {path!r}")
+
+
+def _check_condition(
+    cond: Condition, attrs: dict[str, Attribute], dims: dict[str, Attribute], file: str, loc: str
+) -> None:
+    _check_known(cond.path, attrs, dims, file, loc)
     target = attrs[cond.path]
     loc = f"{loc}.{cond.path}"
     listed = (cond.values or ()) + (cond.not_values or ())
@@ -203,22 +241,24 @@ def _check_condition(cond: Condition, attrs: dict[str, Attribute], file: str, lo
             raise InputError(file, loc, f"{value!r} is not a value of {cond.path!r}")
 
 
-def _check_references(attrs: dict[str, Attribute], locales: dict[str, str]) -> None:
+def _check_references(attrs: dict[str, Attribute], dims: dict[str, Attribute], locales: dict[str, str]) -> None:
     for attr in attrs.values():
         file, _, loc = attr.source.partition(": ")
         for ci, case in enumerate(attr.cases):
             for cond in case.when:
-                _check_condition(cond, attrs, file, f"{loc}.cases[{ci}].when")
+                _check_condition(cond, attrs, dims, file, f"{loc}.cases[{ci}].when")
         for ref in (attr.locale_from, attr.gender_from):
-            if ref and ref not in attrs:
-                raise InputError(file, loc, f"unknown attribute {ref!r}")
+            if ref:
+                _check_known(ref, attrs, dims, file, loc)
         if attr.locale_from:
             missing = sorted(attrs[attr.locale_from].leaf_values() - set(locales))
             if missing:
                 raise InputError(file, "locales", f"no Faker locale for {attr.locale_from} value(s) {missing}")
 
 
-def _constraints(docs: list[tuple[str, Any]], attrs: dict[str, Attribute]) -> tuple[Constraint, ...]:
+def _constraints(
+    docs: list[tuple[str, Any]], attrs: dict[str, Attribute], dims: dict[str, Attribute]
+) -> tuple[Constraint, ...]:
     """Constraints from every file, merged by id (a later file replaces an earlier one)."""
     by_id: dict[str, Constraint] = {}
     for file, doc in docs:
@@ -233,7 +273,7 @@ def _constraints(docs: list[tuple[str, Any]], attrs: dict[str, Attribute]) -> tu
             )
             for part in ("when", "require"):
                 for cond in getattr(rule, part):
-                    _check_condition(cond, attrs, file, f"{loc}.{part}")
+                    _check_condition(cond, attrs, dims, file, f"{loc}.{part}")
             by_id[rule.id] = rule
     return tuple(by_id.values())
 
@@ -250,10 +290,13 @@ def load_taxonomy(files: Sequence[str | Path]) -> Taxonomy:
     docs: list[tuple[str, Any]] = []
     for file in files:
         doc = read_yaml(file)
+        _check_text_keys(doc, str(file))
         check_file_against_schema("taxonomy", doc, str(file))
         raws.append(doc)
         docs.append((str(file), doc))
-        _origins(doc["categories"], str(file), origin)
+        for kind, path, loc, _ in _nodes(doc["categories"]):
+            if kind == "attribute":  # the file and location that defined each path last
+                origin[path] = (str(file), loc)
         categories = _merge_categories(categories, doc["categories"])
         locales.update(doc.get("locales", {}))
         names.append(doc["taxonomy"])
@@ -261,17 +304,28 @@ def load_taxonomy(files: Sequence[str | Path]) -> Taxonomy:
         sources.extend(doc.get("sources", []))
 
     attrs: dict[str, Attribute] = {}
-    for path, spec in _walk(categories):
-        attrs[path] = _attribute(spec, path, *origin[path])
+    dims: dict[str, Attribute] = {}
+    labels: dict[str, str] = {}
+    for kind, path, _, spec in _nodes(categories):
+        if kind == "category":
+            if spec.get("label"):
+                labels[path] = spec["label"]
+        elif spec["type"] == TEXT:
+            dims[path] = _dimension(spec, path, *origin[path])
+        else:
+            attrs[path] = _attribute(spec, path, *origin[path])
     if not attrs:
-        raise InputError(str(files[0]), "categories", "the taxonomy defines no attributes")
-    _check_references(attrs, locales)
+        more = f" (only {len(dims)} text dimension(s), which are not sampled)" if dims else ""
+        raise InputError(str(files[0]), "categories", f"the taxonomy defines no attributes to sample{more}")
+    _check_references(attrs, dims, locales)
     return Taxonomy(
         names=tuple(names),
         version="+".join(versions),
         attributes=tuple(_toposort(attrs)),
-        constraints=_constraints(docs, attrs),
+        constraints=_constraints(docs, attrs, dims),
         locales=locales,
         sources=tuple(sources),
         raw={"files": raws},
+        dimensions=tuple(dims.values()),
+        category_labels=labels,
     )

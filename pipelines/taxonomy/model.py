@@ -1,13 +1,19 @@
-"""The in-memory taxonomy: a flat, dependency-ordered list of attributes with dotted paths."""
+"""The in-memory taxonomy: a flat, dependency-ordered list of sampled attributes with dotted paths,
+plus the free-text dimensions (`text` attributes) that are written per persona instead of sampled."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+
+
+def _readable(ident: str) -> str:
+    return ident.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -94,16 +100,17 @@ class Constraint:
 @dataclass(frozen=True)
 class Attribute:
     path: str  # e.g. "demographics.age_band"
-    type: str  # categorical | integer | number | multi | name
-    cases: tuple[Case, ...]
+    type: str  # categorical | integer | number | multi | name | text
+    cases: tuple[Case, ...]  # empty for text dimensions
     probability: float = 1.0
     decimals: int = 2
     pick_min: int = 1
     pick_max: int = 1
     locale_from: str | None = None
     gender_from: str | None = None
-    description: str = ""
+    description: str = ""  # for a text dimension: a hint for the writer
     source: str = ""  # file and location that defined it, for error messages
+    label: str = ""  # readable name, e.g. "Bedtime Ritual"; see Taxonomy.label_path
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -120,6 +127,7 @@ class Attribute:
             "integer": pa.int64(),
             "number": pa.float64(),
             "multi": pa.list_(pa.string()),
+            "text": pa.string(),
         }[self.type]
 
     def leaf_values(self) -> set[str]:
@@ -139,12 +147,51 @@ class Taxonomy:
     locales: dict[str, str] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Text dimensions in file order. They are not in `attributes`: sampling, quotas, `paths`,
+    # `arrow_struct` and `nest` only ever see the sampled core.
+    dimensions: tuple[Attribute, ...] = ()
+    category_labels: dict[str, str] = field(default_factory=dict)  # category path -> its `label`
 
     def attribute(self, path: str) -> Attribute:
         for attr in self.attributes:
             if attr.path == path:
                 return attr
         raise KeyError(path)
+
+    @functools.cached_property
+    def _dimensions_by_path(self) -> dict[str, Attribute]:
+        return {dim.path: dim for dim in self.dimensions}
+
+    def dimension(self, path: str) -> Attribute:
+        return self._dimensions_by_path[path]
+
+    @staticmethod
+    def dimension_category(path: str) -> str:
+        """The top-level category of a dimension below its root: the first two ids of the path
+        (`profile.lifestyle_and_daily_routine` for `profile.lifestyle_and_daily_routine.sleep_patterns.
+        bedtime_ritual`). A dimension directly inside a root category belongs to the root itself."""
+        parts = path.split(".")
+        return ".".join(parts[:2] if len(parts) > 2 else parts[:1])
+
+    def dimension_categories(self) -> dict[str, tuple[Attribute, ...]]:
+        """Dimensions grouped by `dimension_category`, both in file order."""
+        groups: dict[str, list[Attribute]] = {}
+        for dim in self.dimensions:
+            groups.setdefault(self.dimension_category(dim.path), []).append(dim)
+        return {cat: tuple(dims) for cat, dims in groups.items()}
+
+    def category_label(self, path: str) -> str:
+        """A category's `label`, or its id made readable (`sleep_patterns` -> "Sleep patterns")."""
+        return self.category_labels.get(path) or _readable(path.rpartition(".")[2])
+
+    def label_path(self, path: str) -> str:
+        """The readable path of a dimension, from its top-level category down to the leaf:
+        "Lifestyle and Daily Routine / Sleep Patterns / Bedtime Ritual" (the root is left out)."""
+        dim = self.dimension(path)
+        parts = path.split(".")
+        start = len(self.dimension_category(path).split("."))
+        cats = [self.category_label(".".join(parts[:i])) for i in range(start, len(parts))]
+        return " / ".join([*cats, dim.label or _readable(parts[-1])])
 
     @property
     def paths(self) -> tuple[str, ...]:
