@@ -22,6 +22,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines.cli import cli_main
 from pipelines.context import RunContext, parse_args, prepare_context, run_manifest
+from pipelines.deep_profile.stage import DeepProfile
+from pipelines.deep_profile.summary import summarize as summarize_deep_profiles
 from pipelines.dialogue.stage import Dialogues
 from pipelines.errors import InputError
 from pipelines.generation.llm import chat_handler
@@ -29,7 +31,7 @@ from pipelines.generation.loop import GeneratorCritic, SelectExemplars
 from pipelines.output.manifest import read_manifest, write_manifest
 from pipelines.output.shards import prepare_output
 from pipelines.persona.task import PersonaTask
-from pipelines.records import PERSONA, REJECTED_SCHEMA, persona_schema
+from pipelines.records import PERSONA, REJECTED_SCHEMA, Filtered, persona_schema
 from pipelines.sampling import QuotaTopUp, SampleAttributes, index_ranges
 from pipelines.validate_dedup_write import Datasets, ValidateDedupWrite
 
@@ -38,13 +40,15 @@ DEFAULT_RUNNER = "FnApiRunner"
 
 
 def persona_datasets(ctx: RunContext) -> Datasets:
+    deep = ctx.stages.deep_profile.enabled
     return Datasets(
         kind=PERSONA,
         text_key="narrative",
-        schemas=(persona_schema(ctx.taxonomy), REJECTED_SCHEMA),
+        schemas=(persona_schema(ctx.taxonomy, deep_profile=deep), REJECTED_SCHEMA),
         names=("personas", "rejected"),
         count_keys=("quota_cell", "top_up_round", ("quota_cell", "top_up_round")),
         rejected_count_keys=(("quota_cell", "reason"), ("quota_cell", "top_up_round")),
+        summarize=summarize_deep_profiles if deep else None,
     )
 
 
@@ -53,12 +57,23 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext, handlers=chat_handler) -> 
     s = ctx.stages
     n = ctx.plan.total
     provenance = ctx.provenance()
-    task = PersonaTask(s.generation, s.critic)
+    deep = s.deep_profile
+    task = PersonaTask(s.generation, s.critic, deep.in_narrative if deep.enabled else 0)
 
     def generator_critic(specs, label: str, expected_total=None, exemplars=None):
-        return specs | f"{label}GeneratorCritic" >> GeneratorCritic(
+        """Deep profiles first (when on), then the narratives; their rejections meet."""
+        deep_rejected = []
+        if deep.enabled:
+            specs, dropped = specs | f"{label}DeepProfile" >> DeepProfile(
+                ctx.llm, ctx.dimensions, deep, ctx.seed, handlers
+            )
+            deep_rejected.append(dropped)
+        kept, rejected = specs | f"{label}GeneratorCritic" >> GeneratorCritic(
             ctx.llm, task, ctx.seed, expected_total, ctx.judge, exemplars, handlers
         )
+        if deep_rejected:
+            rejected = [rejected, *deep_rejected] | f"{label}AllRejected" >> beam.Flatten()
+        return Filtered(kept, rejected)
 
     def refill(specs, kept, label: str):
         """Top-up replacements through the Generator-Critic, with exemplars from the kept personas."""

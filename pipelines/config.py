@@ -51,6 +51,8 @@ class RunConfig:
         for block in (data["llm"], data["critic"]["llm_judge"]["llm"]):
             for key in OPERATIONAL_LLM_KEYS:
                 block.pop(key, None)
+        if not data["deep_profile"]["enabled"]:
+            data.pop("deep_profile")  # settings of a stage that is off cannot change the data
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

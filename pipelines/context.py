@@ -14,6 +14,7 @@ from pipelines import __version__
 from pipelines.common.settings import StageSettings
 from pipelines.config import RunConfig, judge_llm, load_config
 from pipelines.dedup.embed import resolve_embedding_model
+from pipelines.deep_profile.dimensions import Dimension, dimensions_of
 from pipelines.dialogue.pairing import Scenario, load_scenarios
 from pipelines.errors import InputError
 from pipelines.generation.llm import LLMSettings
@@ -40,6 +41,7 @@ class RunContext:
     stages: StageSettings  # every stage's typed settings
     judge: LLMSettings | None = None  # the LLM judge expert's model, when it is on
     scenarios: tuple[Scenario, ...] = ()  # dialogue scenarios, when dialogues are on
+    dimensions: tuple[Dimension, ...] = ()  # the taxonomy's text dimensions, when deep profiles are on
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -150,8 +152,24 @@ def prepare_context(args: argparse.Namespace) -> RunContext:
         judge = LLMSettings.from_config(judge_llm(config.data))
         if judge.backend == "openai":
             check_endpoint(judge, config.source, "$.critic.llm_judge.llm")
+    dimensions: tuple[Dimension, ...] = ()
+    if stages.deep_profile.enabled:
+        dimensions = dimensions_of(pop.taxonomy)
+        if not dimensions:
+            raise InputError(
+                config.source,
+                "$.deep_profile.enabled",
+                "the taxonomy has no text dimensions (`type: text`): add an extension to taxonomy.files, "
+                "e.g. one made by `python -m pipelines.taxonomy.import_tree TREE.json --output taxonomy/NAME.yaml`",
+            )
+        try:
+            resolve_embedding_model(stages.deep_profile.embedding_model)
+        except (ValueError, ImportError) as exc:
+            raise InputError(config.source, "$.deep_profile.embedding_model", str(exc)) from None
+    elif pop.taxonomy.dimensions:
+        log.info("the taxonomy's %d text dimensions are not filled: deep_profile is off", len(pop.taxonomy.dimensions))
     output = args.output or os.path.join("output", config["run"]["name"])
-    return RunContext(config, pop, llm, output, rules, stages, judge, scenarios)
+    return RunContext(config, pop, llm, output, rules, stages, judge, scenarios, dimensions)
 
 
 def check_endpoint(llm: LLMSettings, source: str, where: str) -> None:

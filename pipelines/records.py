@@ -28,8 +28,9 @@ import pyarrow as pa
 from pipelines.taxonomy.model import Taxonomy
 
 # 1.1: generation.llm_calls, candidates, iteration, exemplar_ids; 1.2: validation, rejected.rule;
-# 1.3: the dialogues and dialogues_rejected datasets; 1.4: top_up_round (personas and rejected)
-SCHEMA_VERSION = "1.4"
+# 1.3: the dialogues and dialogues_rejected datasets; 1.4: top_up_round (personas and rejected);
+# 1.5: deep_profile and deep_profile_missing (personas, with deep profiles on)
+SCHEMA_VERSION = "1.5"
 
 # Rejection reason codes, one per stage that can drop a record.
 REASON_LLM_ERROR = "llm_error"
@@ -113,6 +114,9 @@ class PersonaRecord(PersonaSpec, total=False):
     generation: dict[str, Any]  # see GENERATION
     validation: dict[str, Any]
     critic_history: list[dict[str, Any]]  # rejected records only
+    deep_profile: list[dict[str, str]]  # path, category, value (runs with deep profiles)
+    deep_profile_missing: list[dict[str, str]]  # path, reason
+    _deep: dict[str, Any]  # inside the deep-profile stage: selected, filled, missing, LLM usage
     _gen: GenerationState  # while in the loop
     _scored: list[tuple[str, str | None, Any]]  # (text, finish_reason, Verdict) per candidate, in the loop
     _embedding: Any  # unit-norm float32 vector of the name-masked text, from embedding to dedup
@@ -219,7 +223,22 @@ PROVENANCE = pa.struct(
 )
 
 
-def persona_schema(taxonomy: Taxonomy) -> pa.Schema:
+# A filled deep-profile dimension, and one that stayed missing (with the critic's reason code).
+DEEP_VALUE = pa.struct([("path", pa.string()), ("category", pa.string()), ("value", pa.string())])
+DEEP_MISSING = pa.struct([("path", pa.string()), ("category", pa.string()), ("reason", pa.string())])
+
+
+def persona_schema(taxonomy: Taxonomy, deep_profile: bool = False) -> pa.Schema:
+    """The personas dataset's schema; with `deep_profile`, the `deep_profile` and
+    `deep_profile_missing` columns too (runs with deep profiles on)."""
+    deep = (
+        [
+            pa.field("deep_profile", pa.list_(DEEP_VALUE), nullable=False),
+            pa.field("deep_profile_missing", pa.list_(DEEP_MISSING), nullable=False),
+        ]
+        if deep_profile
+        else []
+    )
     return pa.schema(
         [
             pa.field("persona_id", pa.string(), nullable=False),
@@ -233,6 +252,7 @@ def persona_schema(taxonomy: Taxonomy) -> pa.Schema:
             pa.field("generation", GENERATION, nullable=False),
             pa.field("validation", VALIDATION, nullable=False),
             pa.field("provenance", PROVENANCE, nullable=False),
+            *deep,
         ],
         metadata={"schema_version": SCHEMA_VERSION, "dataset": "personas"},
     )

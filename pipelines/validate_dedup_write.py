@@ -44,6 +44,7 @@ class Datasets:
     names: tuple[str, str]  # kept, rejected
     count_keys: tuple[Any, ...]
     rejected_count_keys: tuple[Any, ...] = ()
+    summarize: Any = None  # rows -> dict added to each kept shard's statistics (deep profiles)
 
 
 class ValidateDedupWrite(beam.PTransform):
@@ -101,6 +102,7 @@ class ValidateDedupWrite(beam.PTransform):
                 out.compression,
                 d.count_keys,
                 d.kind.index_key,
+                d.summarize,
             )
         )
         (

@@ -13,6 +13,9 @@ persona-faithful prose. `fault_for(facts)` picks a fault per request (None for a
 Requests with `n` get n choices; candidate i > 0 adds a sentence of its own so siblings differ.
 `faulted` records, per persona name, the fault it was given.
 
+Deep-profile requests ("Fill in these items ...") get `item: value` lines, with the faults of
+`deep_fault_for(facts)` (see `deep_profile_answer`).
+
 Requests with a `response_format` are the LLM judge's: the answer grades every "Candidate N:" in
 the prompt 4/5, except under the judge faults
     "judge_low"        -> every candidate graded 1/5
@@ -185,6 +188,49 @@ def judge_answer(prompt: str, fault: str | None) -> str:
     return json.dumps(grades)
 
 
+DEEP_ASK = "Fill in these items, one line each"
+DEEP_VALUES = (
+    "{first} keeps a small routine for {item}, the same most weeks",
+    "for {item}, {first} prefers something simple and unhurried",
+    "{first} has a firm habit here: {item} done the way {pronoun} likes it",
+    "a quiet ritual of {first}'s, {item} without fuss",
+)
+
+
+def is_deep_profile(messages: list[dict[str, str]]) -> bool:
+    return messages[-1]["role"] == "user" and DEEP_ASK in messages[-1]["content"]
+
+
+def deep_profile_answer(messages: list[dict[str, str]], fault: str | None) -> str:
+    """`item: value` lines for the items the last message asks for. Faults:
+    "deep_malformed"   -> the first item without its `item:` label, one line of chatter
+    "deep_contradict"  -> the first item states a wrong age on the first ask; a re-ask is right
+    "deep_placeholder" -> every value a placeholder, on every ask (they stay missing)
+    "deep_repeat"      -> every item the same value on the first ask"""
+    last = messages[-1]["content"]
+    facts = facts_of(messages)
+    first = facts.get("Name", "Sam").split()[0]
+    pronoun = PRONOUN.get(facts.get("Gender", ""), ("they", "their"))[0].lower()
+    block = last.split(DEEP_ASK, 1)[1].split("\n", 1)[1].split("\n\n", 1)[0]
+    items = re.findall(r"^(.+):$", block, re.MULTILINE)
+    reask = "An earlier answer had these problems" in last
+    lines = []
+    for i, item in enumerate(items):
+        leaf = item.rsplit(" / ", 1)[-1].lower()
+        value = DEEP_VALUES[_variant(first, item) % len(DEEP_VALUES)].format(first=first, item=leaf, pronoun=pronoun)
+        if fault == "deep_placeholder":
+            value = "[value]"
+        elif fault == "deep_repeat" and not reask:
+            value = "likes things simple"
+        elif fault == "deep_contradict" and not reask and i == 0:
+            value = f"{first} is {int(facts['Age']) + 30} years old and still does it every day"
+        if fault == "deep_malformed" and not reask and i == 0:
+            lines += ["Sure, here are the details!", value]
+        else:
+            lines.append(f"{item}: {value}")
+    return "\n".join(lines)
+
+
 def completion(body: dict[str, Any], texts: list[str], attempt: int) -> dict[str, Any]:
     tokens = sum(len(t.split()) for t in texts)
     return {
@@ -216,7 +262,10 @@ class FakeOpenAI:
         chaos: float = 0.0,
         dialogue_fault_for: Callable[[list[dict[str, str]]], str | None] | None = None,
         timeout_s: float = 3.0,
+        deep_fault_for: Callable[[dict[str, str]], str | None] | None = None,
     ):
+        self.deep_fault_for = deep_fault_for or (lambda facts: None)
+        self.deep_requests: list[dict[str, Any]] = []
         self.chaos = chaos
         self.dialogue_fault_for = dialogue_fault_for or (lambda people: None)
         self.dialogue_requests: list[dict[str, Any]] = []
@@ -275,6 +324,11 @@ class FakeOpenAI:
         return status, payload, headers
 
     def _answer_normally(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if is_deep_profile(body["messages"]):
+            with self._lock:
+                self.deep_requests.append(body)
+            fault = self.deep_fault_for(facts_of(body["messages"]))
+            return 200, completion(body, [deep_profile_answer(body["messages"], fault)], 1), {}
         if is_dialogue(body["messages"]):
             with self._lock:
                 self.dialogue_requests.append(body)

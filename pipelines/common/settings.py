@@ -102,6 +102,21 @@ DEFAULTS: dict[str, Any] = {
         "margin": 0.5,
     },
     "output": {"rows_per_shard": 100000, "compression": "zstd", "report": True, "report_embeddings": True},
+    # Deep profiles (pipelines/deep_profile/): free-text dimensions of the taxonomy (`type: text`)
+    # filled by the LLM per persona, progressively, before the narrative is written.
+    "deep_profile": {
+        "enabled": False,
+        "dimensions": 60,  # selected per persona, spread over the dimensions' top-level categories
+        "batch_size": 15,  # dimensions filled per LLM call; each call sees the values filled before
+        "max_retries": 1,  # re-asks of the values the critic rejected, per batch
+        "max_tokens": 400,
+        "relatedness": 3.0,  # weight of the dimension-to-persona similarity against the random draw
+        "distinct_threshold": 0.9,  # two dimensions this similar (cosine) are never both chosen
+        "shown_filled": 12,  # values filled before that each call shows
+        "in_narrative": 4,  # filled values added to the narrative prompt's facts
+        "structured_output": False,  # JSON schema answers (capable models); else `item: value` lines
+        "embedding_model": "bundled:all-MiniLM-L6-v2",
+    },
 }
 
 # The dialogue critic's expert weights where `dialogues.critic.weights` gives none.
@@ -326,6 +341,44 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class DeepProfileSettings:
+    """Deep profiles (`deep_profile`)."""
+
+    enabled: bool
+    dimensions: int
+    batch_size: int
+    max_retries: int
+    max_tokens: int
+    relatedness: float
+    distinct_threshold: float
+    shown_filled: int
+    in_narrative: int
+    structured_output: bool
+    embedding_model: str
+
+    @classmethod
+    def from_config(cls, data: dict[str, Any] | None = None) -> DeepProfileSettings:
+        d = merged(DEFAULTS["deep_profile"], data)
+        return cls(
+            bool(d["enabled"]),
+            int(d["dimensions"]),
+            int(d["batch_size"]),
+            int(d["max_retries"]),
+            int(d["max_tokens"]),
+            float(d["relatedness"]),
+            float(d["distinct_threshold"]),
+            int(d["shown_filled"]),
+            int(d["in_narrative"]),
+            bool(d["structured_output"]),
+            str(d["embedding_model"]),
+        )
+
+    @property
+    def batches(self) -> int:
+        return -(-self.dimensions // self.batch_size)
+
+
+@dataclass(frozen=True)
 class StageSettings:
     """Every stage's settings of one run, from the resolved config."""
 
@@ -335,6 +388,7 @@ class StageSettings:
     dedup: DedupSettings
     top_up: TopUpSettings
     output: OutputSettings
+    deep_profile: DeepProfileSettings
 
     @classmethod
     def from_config(cls, data: dict[str, Any]) -> StageSettings:
@@ -345,6 +399,7 @@ class StageSettings:
             dedup=DedupSettings.from_config(data["dedup"]),
             top_up=TopUpSettings.from_config(data["quotas"]["top_up"]),
             output=OutputSettings.from_config(data["output"]),
+            deep_profile=DeepProfileSettings.from_config(data.get("deep_profile")),
         )
 
 
@@ -352,6 +407,7 @@ __all__ = [
     "DEFAULTS",
     "CriticSettings",
     "DedupSettings",
+    "DeepProfileSettings",
     "DialogueCriticSettings",
     "DialogueSettings",
     "ExemplarSettings",

@@ -27,7 +27,10 @@ class GeneratorCriticTask(Protocol):
     metrics_ns: str  # Beam metrics namespace of the loop's counters
     critic_ns: str  # Beam metrics namespace of the finding counters
     gen: GenerationSettings
-    critic: CriticSettings | DialogueCriticSettings
+    critic: CriticSettings | DialogueCriticSettings | None
+    # Optional: `keeps_unpassed = True` makes the loop accept the best candidate after the last
+    # round even when it failed (and score the earlier draft when a call fails), instead of
+    # rejecting the record: for tasks that fill part of a record and record what is missing.
 
     def request(self, spec: dict[str, Any], seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
         """The chat request of a record's next round: a first draft, or (with `_gen.round` > 0) a

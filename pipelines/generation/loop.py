@@ -61,7 +61,8 @@ def _account(spec: dict[str, Any], response: ChatResponse) -> dict[str, Any]:
 
 class ScoreCandidates(beam.DoFn):
     """PredictionResult -> the record with its candidates scored by the rule-based experts
-    (`_scored`: [(text, finish_reason, verdict)]), or a rejection when the call failed."""
+    (`_scored`: [(text, finish_reason, verdict)]), or a rejection when the call failed (a task
+    that `keeps_unpassed` gets its earlier draft, or an empty text, scored instead)."""
 
     def __init__(self, model_name: str, task: GeneratorCriticTask, iteration: int):
         self.model_name = model_name
@@ -82,12 +83,15 @@ class ScoreCandidates(beam.DoFn):
         spec["generation"] = generation_record(
             self.model_name, self.gen, self.iteration, response.finish_reason, state, exemplars
         )
-        if response.error:
+        keeps = getattr(self.task, "keeps_unpassed", False)
+        if response.error and not keeps:
             self._rejected.inc()
             yield beam.pvalue.TaggedOutput(REJECTED, rejection(spec, "generate", REASON_LLM_ERROR, response.error))
             return
         texts = [self.task.clean(text or "", reason) for text, reason in response.choices]
         kept = [(t, reason) for t, (_, reason) in zip(texts, response.choices, strict=True) if t]
+        if not kept and keeps:  # the critic judges what there is: the earlier draft, or nothing
+            kept = [(state.get("draft", ""), response.finish_reason or "error")]
         if not kept:
             self._rejected.inc()
             reasons = sorted({str(r) for _, r in response.choices})
@@ -131,7 +135,9 @@ class ApplyJudgement(beam.DoFn):
 
 
 class Decide(beam.DoFn):
-    """A record's scored candidates -> accepted record | revision request | rejection."""
+    """A record's scored candidates -> accepted record | revision request | rejection. A task
+    with `keeps_unpassed` (deep-profile batches) has its best candidate accepted after the last
+    round even when it did not pass; the task records what stayed bad."""
 
     def __init__(self, model_name: str, task: GeneratorCriticTask, iteration: int, final: bool):
         self.model_name = model_name
@@ -172,6 +178,11 @@ class Decide(beam.DoFn):
             yield spec
             return
         history = [*state.get("history", []), verdict.as_record()]
+        if self.final and getattr(self.task, "keeps_unpassed", False):
+            self.task.accept(spec, text)  # the task records what stayed bad
+            spec.pop("_gen", None)
+            yield spec
+            return
         if self.final:
             self._rejected.inc()
             errors = [f for f in verdict.findings if f.severity == "error"]

@@ -156,6 +156,7 @@ def build_manifest(
         "llm": {**llm, **{k: v for k, v in counters.items() if k.startswith("llm.")}},
         "generation": {**generator_report(counters), "per_accepted": _per_accepted(counters, accepted)},
         "dialogues": _dialogue_report(stats, shards, counters),
+        **_deep_profile_report(stats, counters),
         "hashes": hashes,
         "timing_s": timing,
         "versions": package_versions(),
@@ -245,3 +246,19 @@ def write_manifest(output_dir: str, manifest: dict[str, Any]) -> str:
 def read_manifest(output_dir: str) -> dict[str, Any]:
     with FileSystems.open(FileSystems.join(output_dir, MANIFEST)) as f:
         return json.loads(f.read().decode("utf-8"))
+
+
+def _deep_profile_report(stats: list[dict[str, Any]], counters: dict[str, int]) -> dict[str, Any]:
+    """`deep_profile` (only for runs with deep profiles): filled / selected per persona, by
+    top-level category, missing values by reason, from the persona shards' summaries; the LLM
+    calls and tokens of the stage and the critic's findings by code, from the counters."""
+    from pipelines.deep_profile.summary import combine
+
+    summary = combine(s["summary"] for s in stats if s["dataset"] == "personas" and "summary" in s)
+    if summary is None:
+        return {}
+    summary["llm"] = {k.split(".", 1)[1]: v for k, v in sorted(counters.items()) if k.startswith("deep_profile.llm_")}
+    summary["findings"] = {
+        k.split(".", 1)[1]: v for k, v in sorted(counters.items()) if k.startswith("deep_profile_critic.")
+    }
+    return {"deep_profile": summary}

@@ -80,8 +80,11 @@ def count_value(row: dict[str, Any], key: CountKey) -> str:
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, output_dir: str, dataset: str, schema: pa.Schema, compression: str, count_keys, index_key):
+    def __init__(
+        self, output_dir: str, dataset: str, schema: pa.Schema, compression: str, count_keys, index_key, summarize
+    ):
         self.index_key = index_key
+        self.summarize = summarize
         self.output_dir = output_dir.rstrip("/")
         self.dataset = dataset
         self.schema = schema
@@ -98,6 +101,7 @@ class _WriteShard(beam.DoFn):
             pa.Table.from_pylist(rows, schema=self.schema),
             self.compression,
             counts={count_name(key): dict(Counter(count_value(r, key) for r in rows)) for key in self.count_keys},
+            **({"summary": self.summarize(rows)} if self.summarize else {}),
         )
 
 
@@ -170,9 +174,12 @@ class WriteShards(beam.PTransform):
         compression: str = "zstd",
         count_keys: tuple[CountKey, ...] = (),
         index_key: str = "persona_index",
+        summarize=None,
     ):
+        """`summarize(rows) -> dict`, when given, adds a `summary` to each shard's statistics."""
         super().__init__()
         self.index_key = index_key
+        self.summarize = summarize
         self.output_dir = output_dir
         self.dataset = dataset
         self.schema = schema
@@ -187,7 +194,13 @@ class WriteShards(beam.PTransform):
             | "WriteShard"
             >> beam.ParDo(
                 _WriteShard(
-                    self.output_dir, self.dataset, self.schema, self.compression, self.count_keys, self.index_key
+                    self.output_dir,
+                    self.dataset,
+                    self.schema,
+                    self.compression,
+                    self.count_keys,
+                    self.index_key,
+                    self.summarize,
                 )
             )
         )

@@ -6,6 +6,7 @@ Small models follow an example far better than instructions, so the template car
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +47,11 @@ class PromptTemplate:
         exemplars: list[dict[str, Any]] | None = None,
         target_words: int | None = None,
         revision: tuple[str, list[str]] | None = None,
+        extra_facts: Sequence[tuple[str, str]] = (),
     ) -> tuple[tuple[str, str], ...]:
-        """The chat: system, few-shot pairs, the persona's facts. With `revision` = (draft,
-        instructions), the draft is shown as the model's answer and followed by the critic's
-        findings as concrete corrections to make."""
+        """The chat: system, few-shot pairs, the persona's facts (then `extra_facts`, e.g.
+        deep-profile values). With `revision` = (draft, instructions), the draft is shown as the
+        model's answer and followed by the critic's findings as concrete corrections to make."""
         words = target_words or self.target_words
         out: list[tuple[str, str]] = [("system", self.system)]
         for facts, answer in self.shots(exemplars):
@@ -58,7 +60,12 @@ class PromptTemplate:
             out.append(("assistant", answer))
         name = attrs["identity.name"]
         out.append(
-            ("user", self.render_facts(persona_facts(attrs)) + "\n\n" + self.instruction.format(name=name, words=words))
+            (
+                "user",
+                self.render_facts([*persona_facts(attrs), *extra_facts])
+                + "\n\n"
+                + self.instruction.format(name=name, words=words),
+            )
         )
         if revision:
             draft, instructions = revision

@@ -23,8 +23,10 @@ def build_request(
     seed: int,
     use_prefill: bool,
     exemplars: list[dict[str, Any]] | None = None,
+    deep_facts: int = 0,
 ) -> ChatRequest:
-    """The request for a persona's next round: a first draft, or a revision of its best candidate."""
+    """The request for a persona's next round: a first draft, or a revision of its best candidate.
+    With `deep_facts` = k, the first k deep-profile values join the facts."""
     template = get_template(gen.prompt_template)
     attrs = spec["_attrs"]
     state = spec.get("_gen") or {}
@@ -32,12 +34,18 @@ def build_request(
     revision = (state["draft"], state["instructions"]) if round_ > 0 else None
     return ChatRequest(
         request_id=f"{spec['persona_id']}/r{round_}",
-        messages=template.messages(attrs, exemplars, gen.target_words, revision),
+        messages=template.messages(attrs, exemplars, gen.target_words, revision, deep_profile_facts(spec, deep_facts)),
         seed=request_seed(seed, spec["persona_index"], round_, template.template_id),
         prefill=template.render_prefill(attrs) if use_prefill else "",
         payload=spec,
         n=gen.candidates,
     )
+
+
+def deep_profile_facts(spec: dict[str, Any], k: int) -> list[tuple[str, str]]:
+    """The first `k` filled deep-profile values of a persona as prompt facts (label, value)."""
+    values = spec.get("deep_profile") or []
+    return [(v["path"].rsplit(".", 1)[-1].replace("_", " ").capitalize(), v["value"]) for v in values[:k]]
 
 
 class PersonaTask(OneCallPerRound):
@@ -49,12 +57,13 @@ class PersonaTask(OneCallPerRound):
     metrics_ns = "generator"
     critic_ns = "critic"
 
-    def __init__(self, gen: GenerationSettings, critic: CriticSettings):
+    def __init__(self, gen: GenerationSettings, critic: CriticSettings, deep_facts: int = 0):
         self.gen = gen
         self.critic = critic
+        self.deep_facts = deep_facts  # deep-profile values shown with the facts (0: none)
 
     def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
-        return build_request(spec, self.gen, seed, use_prefill, exemplars)
+        return build_request(spec, self.gen, seed, use_prefill, exemplars, self.deep_facts)
 
     def clean(self, text: str, finish_reason: str | None) -> str:
         return clean_text(text, finish_reason)

@@ -273,6 +273,12 @@ def _gender_findings(text: str, attrs: dict[str, Any]) -> list[Finding]:
     return []
 
 
+def contradictions(text: str, attrs: dict[str, Any]) -> list[Finding]:
+    """The per-attribute contradiction checks alone (age, children, occupation), for texts that
+    are not a whole narrative, such as a deep-profile value."""
+    return [*_age_findings(text, attrs), *_children_findings(text, attrs), *_occupation_contradiction(text, attrs)]
+
+
 def faithfulness(text: str, attrs: dict[str, Any]) -> ExpertResult:
     """Anchor attributes present (name, place, occupation), none contradicted (name, age, gender,
     occupation, children)."""

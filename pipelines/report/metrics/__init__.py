@@ -67,6 +67,15 @@ __all__ = [
 ]
 
 
+def deep_profile_metrics(ds: Dataset) -> dict[str, Any]:
+    """Deep profiles (runs with them on): filled / selected per persona and by top-level category,
+    missing values by the critic's reason, from the manifest."""
+    d = ds.manifest["deep_profile"]
+    keys = ("personas", "mean_selected", "mean_filled", "filled_share", "categories", "missing_by_reason", "llm")
+    rows = [{"category": c, **n} for c, n in d["by_category"].items()]
+    return {k: d.get(k) for k in keys} | {"by_category": rows}
+
+
 def compute_metrics(
     dataset_dir: str | Path,
     *,
@@ -105,6 +114,8 @@ def compute_metrics(
         "stereotypes": stereotype_audit(ds, seed=seed, **(audit or {})),
         "dialogues": dialogue_counts(ds),
     }
+    if ds.manifest.get("deep_profile"):
+        metrics["deep_profile"] = deep_profile_metrics(ds)
     json.dumps(metrics, allow_nan=False)  # fail here, not in a consumer, if anything is not plain JSON
     return metrics
 

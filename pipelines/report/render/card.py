@@ -226,6 +226,28 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
         }
     )
     out += ["## Statistics", "", _md_table(stats, ["metric", "value"]), ""]
+    deep = metrics.get("deep_profile")
+    if deep:
+        out += [
+            "## Deep profiles",
+            "",
+            f"Each persona also has a `deep_profile` column: free-text values for dimensions chosen from the "
+            f"taxonomy's text dimensions (a dimension tree such as DeepPersona's), about {deep['mean_selected']} per "
+            f"persona, spread over the top-level categories and leaning towards dimensions related to the persona's "
+            f"sampled attributes. The LLM filled them in batches, each seeing the values filled before; a critic "
+            f"rejected empty, placeholder, copied, over-long and repeated values and values contradicting a sampled "
+            f"attribute, and asked again. Filled per persona: {deep['mean_filled']} on average "
+            f"({fmt(deep['filled_share'])} of those selected); what stayed bad is listed in `deep_profile_missing` "
+            f"with the reason ({fmt(deep['missing_by_reason'] or 'none')}). The values are the model's invention, "
+            "checked only against the sampled attributes, not against each other's meaning.",
+            "",
+            "```python",
+            'pl.read_parquet("personas/*.parquet").explode("deep_profile").unnest("deep_profile")',
+            "```",
+            "",
+            _md_table(deep["by_category"], ["category", "selected", "filled", "filled_share"]),
+            "",
+        ]
     audit_rows = [
         {
             k: s[k]

@@ -298,6 +298,27 @@ def _stereotypes(m: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _deep_profile(m: dict[str, Any]) -> str:
+    d = m["deep_profile"]
+    summary = {
+        "personas": d["personas"],
+        "dimensions selected per persona (mean)": d["mean_selected"],
+        "dimensions filled per persona (mean)": d["mean_filled"],
+        "share filled": d["filled_share"],
+        "top-level categories filled": d["categories"],
+        "missing after the retries, by reason": json.dumps(d["missing_by_reason"])
+        if d["missing_by_reason"]
+        else "none",
+    }
+    return "".join(
+        [
+            _kv(summary, "metric", "value"),
+            "<h3>By top-level category</h3>",
+            _table(d["by_category"], ["category", "selected", "filled", "filled_share"]),
+        ]
+    )
+
+
 def _provenance(m: dict[str, Any]) -> str:
     p = m["provenance"]
     rows = {
@@ -332,9 +353,13 @@ def render_html(metrics: dict[str, Any]) -> str:
         "stereotypes": lambda: _stereotypes(metrics),
         "provenance": lambda: _provenance(metrics),
     }
-    nav = "".join(f'<a href="#{sid}">{html.escape(title)}</a>' for sid, title in SECTIONS)
+    sections = SECTIONS
+    if metrics.get("deep_profile"):
+        builders["deep_profile"] = lambda: _deep_profile(metrics)
+        sections = (*SECTIONS[:-1], ("deep_profile", "Deep profiles"), SECTIONS[-1])
+    nav = "".join(f'<a href="#{sid}">{html.escape(title)}</a>' for sid, title in sections)
     body = "".join(
-        f'<section id="{sid}"><h2>{html.escape(title)}</h2>{builders[sid]()}</section>' for sid, title in SECTIONS
+        f'<section id="{sid}"><h2>{html.escape(title)}</h2>{builders[sid]()}</section>' for sid, title in sections
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
