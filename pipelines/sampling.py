@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from pipelines.common.settings import TopUpSettings
 from pipelines.config import RunConfig
+from pipelines.progress import Total
 from pipelines.records import PERSONA, Filtered, persona_id
 from pipelines.taxonomy import AttributeSampler, QuotaPlan, Taxonomy, load_taxonomy, plan_quotas
 from pipelines.taxonomy.quota import top_up_bound
@@ -202,12 +203,13 @@ class QuotaTopUp:
 
     def __call__(self, kept, r: int, label: str) -> Filtered:
         used = [beam.pvalue.AsSingleton(self.allocation)] if self.allocation is not None else []
+        requests = Total(f"top-up round {r}")  # the round's replacements, known once allocated
         allocation = (
             kept
             | f"{label}CellOf" >> beam.Map(lambda rec: rec["quota_cell"])
             | f"{label}CountCells" >> beam.combiners.Count.PerElement()
             | f"{label}Achieved" >> beam.combiners.ToDict()
-            | f"{label}Allocate" >> beam.Map(_allocate, self.plan, r, *used)
+            | f"{label}Allocate" >> beam.Map(_allocate, self.plan, r, requests, *used)
         )
         self.allocation = allocation
         specs = (
@@ -217,12 +219,15 @@ class QuotaTopUp:
             | f"{label}Sample" >> beam.ParDo(SampleTopUp(self.sampler, r))
             | f"{label}Provenance" >> beam.Map(lambda rec, prov: {**rec, "provenance": prov}, self.provenance)
         )
-        return self.generate(specs, kept, label)
+        return self.generate(specs, kept, label, requests)
 
 
-def _allocate(achieved: dict[str, int], plan: TopUpPlan, r: int, previous: dict[str, Any] | None = None):
+def _allocate(
+    achieved: dict[str, int], plan: TopUpPlan, r: int, requests: Total, previous: dict[str, Any] | None = None
+):
     allocation = plan.allocate(achieved, previous["used"] if previous else None)
     count = sum(stop - start for _, start, stop in allocation["ranges"])
+    requests.add(count)
     cells = len({cell for cell, _, _ in allocation["ranges"]})
     log.info(
         "quota top-up round %d: %d replacement personas for %d short cells; %d short cells at the top-up bound",

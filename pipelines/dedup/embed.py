@@ -66,7 +66,10 @@ class _EmbedBatch(beam.DoFn):
         self.model_spec = model_spec
         self.batch_size = batch_size
         self.text_key = text_key
-        self.progress = Progress("embed", expected_total)
+        # The records that reach this stage are those validation kept: the planned count is a
+        # bound, not a total. The final line comes from Beam's count of the output (EmbedRecords).
+        what = {"narrative": "personas", "_text": "dialogues"}.get(text_key, text_key)
+        self.progress = Progress(f"embed {what}", at_most=expected_total)
         self.model = None
 
     def setup(self):
@@ -95,8 +98,21 @@ class EmbedRecords(beam.PTransform):
         self.expected_total = expected_total
 
     def expand(self, records):
-        return (
+        encode = _EmbedBatch(self.model_spec, self.batch_size, self.text_key, self.expected_total)
+        embedded = (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
-            | "Encode" >> beam.ParDo(_EmbedBatch(self.model_spec, self.batch_size, self.text_key, self.expected_total))
+            | "Encode" >> beam.ParDo(encode)
         )
+        # The stage is over when Beam has counted all of its output, on any runner: the final line.
+        (
+            embedded
+            | "CountForProgress" >> beam.combiners.Count.Globally()
+            | "ProgressDone" >> beam.Map(_finish_progress, encode.progress)
+        )
+        return embedded
+
+
+def _finish_progress(count: int, progress: Progress) -> None:
+    if count:
+        progress.finish(count)

@@ -34,6 +34,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipelines.errors import InputError
+from pipelines.progress import Total
 from pipelines.records import DIALOGUE, dialogue_id, record_index
 from pipelines.schemas import check_file_against_schema
 from pipelines.taxonomy.loader import read_yaml
@@ -218,16 +219,28 @@ def _attach(keyed, slot: int):
 class PairPersonas(beam.PTransform):
     """accepted personas (with `_attrs` and `_embedding`) -> dialogue specs with both speakers."""
 
-    def __init__(self, strategy: str, per_persona: int, seed: int, scenarios: Sequence[Scenario]):
+    def __init__(
+        self,
+        strategy: str,
+        per_persona: int,
+        seed: int,
+        scenarios: Sequence[Scenario],
+        requests: Total | None = None,
+        requests_per_dialogue: int = 1,
+    ):
         super().__init__()
         self.strategy = strategy
         self.per_persona = per_persona
         self.seed = seed
         self.scenarios = tuple(scenarios)
+        self.requests = requests  # the dialogue LLM stage's progress total, declared once planned
+        self.requests_per_dialogue = requests_per_dialogue
 
     def _plan(self, members):
         plans = plan_dialogues(members, self.strategy, self.per_persona, self.seed, self.scenarios)
         Metrics.counter("dialogue", "planned").inc(len(plans))
+        if self.requests is not None:
+            self.requests.add(len(plans) * self.requests_per_dialogue)
         return plans
 
     def expand(self, personas):

@@ -20,6 +20,7 @@ from pipelines.dialogue.task import DialogueTask, TurnByTurnDialogueTask
 from pipelines.generation.llm import LLMSettings, chat_handler
 from pipelines.generation.loop import GeneratorCritic
 from pipelines.output.shards import WriteCsv
+from pipelines.progress import Total
 from pipelines.records import DIALOGUE, DIALOGUE_SCHEMA, DIALOGUES_REJECTED_SCHEMA
 from pipelines.validate_dedup_write import Curation, Datasets, ValidateDedupWrite
 
@@ -67,13 +68,18 @@ class Dialogues(beam.PTransform):
     def expand(self, personas):
         d = self.settings
         task = dialogue_task(d)
+        turn_by_turn = d.mode == "turns"
+        requests = Total("dialogue turns" if turn_by_turn else "dialogues")  # first-round LLM requests
         specs = (
             personas
-            | "PairPersonas" >> PairPersonas(d.pairing, d.per_persona, self.seed, self.scenarios)
+            | "PairPersonas"
+            >> PairPersonas(
+                d.pairing, d.per_persona, self.seed, self.scenarios, requests, d.turns if turn_by_turn else 1
+            )
             | "DialogueProvenance" >> beam.Map(lambda r, prov: {**r, "provenance": prov}, self.provenance)
         )
         generated = specs | "DialogueGeneratorCritic" >> GeneratorCritic(
-            self.llm, task, self.seed, handlers=self.handlers
+            self.llm, task, self.seed, expected_total=requests, handlers=self.handlers
         )
         kept = generated | "Dialogues" >> ValidateDedupWrite(self.curation, DATASETS)
         if d.export_spc:

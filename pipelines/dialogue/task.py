@@ -240,10 +240,13 @@ class TurnByTurnDialogueTask(DialogueTask):
         state = specs | f"{label}Start" >> beam.Map(
             lambda spec: {"spec": spec, "lines": [], "calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
         )
+        progress = getattr(handler, "progress", None)  # the LLM stage's progress line (None: a test fake)
         for turn in range(self.turns):
             going, failed = state | f"{label}Turn{turn}Failed" >> beam.Partition(
                 lambda s, n: 1 if s.get("error") else 0, 2
             )
+            if progress is not None:  # a dialogue that failed earlier is not asked for this turn
+                failed | f"{label}Turn{turn}Skipped" >> beam.Map(lambda s, p: p.skip(1), progress)
             answered = (
                 going
                 | f"{label}Turn{turn}Prompt" >> beam.Map(self.turn_request, turn, seed, use_prefill)

@@ -26,7 +26,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, Remote
 
 from pipelines.common.chat import ChatRequest, ChatResponse
 from pipelines.common.settings import DEFAULTS, merged
-from pipelines.progress import Progress
+from pipelines.progress import Progress, Total
 
 log = logging.getLogger(__name__)
 
@@ -156,16 +156,26 @@ class _ChatCalls:
     settings: LLMSettings
     stage: str
 
-    def _init_accounting(self, settings: LLMSettings, stage: str, expected_total: int | None) -> None:
+    def _init_accounting(self, settings: LLMSettings, stage: str, expected_total: int | Total | None) -> None:
         self.settings = settings
         self.stage = stage
-        self._progress = Progress(f"LLM {stage}", expected_total)
+        # The whole run's progress of this stage (every worker's requests): `expected_total` is the
+        # number of requests, known when the pipeline is built (an int) or declared while it runs
+        # (a Total, e.g. planned dialogues x turns); None: the line says the total is unknown.
+        # The handlers of one stage (one per exemplar iteration, per top-up round) share the line.
+        self._progress = Progress(f"LLM {stage}", expected_total, join=True)
         self._requests = Metrics.counter("llm", f"{stage}_requests")
         self._errors = Metrics.counter("llm", f"{stage}_errors")
         self._prompt_tokens = Metrics.counter("llm", f"{stage}_prompt_tokens")
         self._completion_tokens = Metrics.counter("llm", f"{stage}_completion_tokens")
         self._cache_hits = Metrics.counter("llm", f"{stage}_cache_hits")
         self._cache = None
+
+    @property
+    def progress(self) -> Progress:
+        """This stage's progress line (the whole run's): a step that knows planned requests will
+        not be sent (the later turns of a failed dialogue) calls `progress.skip(n)`."""
+        return self._progress
 
     def _response_cache(self):
         if self.settings.cache_root and self._cache is None:
@@ -301,10 +311,14 @@ class _ChatCalls:
         self._errors.inc(failed)
         self._prompt_tokens.inc(sum(r.prompt_tokens for r in sent))
         self._completion_tokens.inc(sum(r.completion_tokens for r in sent))
-        self._progress.update(len(responses), failed=failed)
         return [
             PredictionResult(req, resp, self.settings.served_name) for req, resp in zip(batch, responses, strict=True)
         ]
+
+    def _count_done(self, results: Sequence[PredictionResult]) -> None:
+        """Requests finished, for the progress line: only once per request, so a batch Beam is
+        about to retry is not counted (its retry is; one it gives up on is counted by Infer)."""
+        self._progress.update(len(results), failed=sum(1 for r in results if r.inference.error))
 
 
 class EndpointUnavailable(RuntimeError):
@@ -321,7 +335,7 @@ def _retryable(error: str | None) -> bool:
 class ChatModelHandler(_ChatCalls, ModelHandler[ChatRequest, PredictionResult, _Endpoint]):
     """RunInference handler for a vLLM server started on the worker (embedded model or vLLM)."""
 
-    def __init__(self, settings: LLMSettings, stage: str = "generate", expected_total: int | None = None):
+    def __init__(self, settings: LLMSettings, stage: str = "generate", expected_total: int | Total | None = None):
         super().__init__()
         self._init_accounting(settings, stage, expected_total)
 
@@ -340,7 +354,9 @@ class ChatModelHandler(_ChatCalls, ModelHandler[ChatRequest, PredictionResult, _
         model: _Endpoint,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
-        return self._complete_batch(batch, model)
+        results = self._complete_batch(batch, model)
+        self._count_done(results)
+        return results
 
 
 class RemoteChatModelHandler(_ChatCalls, RemoteModelHandler[ChatRequest, PredictionResult, _Endpoint]):
@@ -351,7 +367,7 @@ class RemoteChatModelHandler(_ChatCalls, RemoteModelHandler[ChatRequest, Predict
     (adaptive, per worker) slows the worker down and the batch is retried with backoff up to
     `batch_retries` times; after that RunInference's dead-letter output turns it into rejections."""
 
-    def __init__(self, settings: LLMSettings, stage: str = "generate", expected_total: int | None = None):
+    def __init__(self, settings: LLMSettings, stage: str = "generate", expected_total: int | Total | None = None):
         super().__init__(
             namespace=f"llm_{stage}",
             num_retries=settings.batch_retries,
@@ -375,19 +391,22 @@ class RemoteChatModelHandler(_ChatCalls, RemoteModelHandler[ChatRequest, Predict
             # The whole batch hit overload or an outage: raising lets the throttler back off and
             # Beam retry the batch (no answered request is thrown away, since none was answered).
             raise EndpointUnavailable(f"all {len(errors)} requests failed; first: {errors[0]}")
+        self._count_done(results)
         return results
 
 
-def chat_handler(settings: LLMSettings, stage: str = "generate", expected_total: int | None = None):
+def chat_handler(settings: LLMSettings, stage: str = "generate", expected_total: int | Total | None = None):
     """The RunInference handler for a backend: remote for endpoints, local for a worker's vLLM."""
     cls = RemoteChatModelHandler if settings.backend == "openai" else ChatModelHandler
     return cls(settings, stage, expected_total)
 
 
-def _failed_batch(item: tuple[Any, Exception]) -> list[PredictionResult]:
+def _failed_batch(item: tuple[Any, Exception], progress: Progress | None = None) -> list[PredictionResult]:
     """A batch RunInference gave up on (after the handler's retries) -> one failed answer per
     request, so each persona is rejected with the error instead of being lost."""
     batch, exc = item
+    if progress is not None:
+        progress.update(len(batch), failed=len(batch))
     error = f"{type(exc).__name__}: {exc}"[:500]
     return [PredictionResult(req, ChatResponse((), 0, 0, error=error), None) for req in batch]
 
@@ -401,5 +420,6 @@ class Infer(beam.PTransform):
 
     def expand(self, requests):
         main, dead = requests | "RunInference" >> RunInference(self.handler).with_exception_handling()
-        failed = dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch)
+        progress = getattr(self.handler, "_progress", None)  # None for handlers other than ours (test fakes)
+        failed = dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch, progress)
         return (main, failed) | "All" >> beam.Flatten()
