@@ -40,6 +40,7 @@ bench: setup
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/calibrate_dedup.py
+	$(PY) -m pipelines.critique.evaluate tests/fixtures/critic_eval
 
 lint: setup
 	$(PY) -m ruff check pipelines tests benchmarks

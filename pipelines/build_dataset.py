@@ -30,7 +30,8 @@ from pipelines.generation.llm import chat_handler
 from pipelines.generation.loop import GeneratorCritic, SelectExemplars
 from pipelines.output.manifest import read_manifest, write_manifest
 from pipelines.output.shards import prepare_output
-from pipelines.persona.task import PersonaTask
+from pipelines.persona.task import PersonaTask, taxonomy_claim_book
+from pipelines.progress import tracking
 from pipelines.records import PERSONA, REJECTED_SCHEMA, Filtered, persona_schema
 from pipelines.sampling import QuotaTopUp, SampleAttributes, index_ranges
 from pipelines.validate_dedup_write import Datasets, ValidateDedupWrite
@@ -58,7 +59,9 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext, handlers=chat_handler) -> 
     n = ctx.plan.total
     provenance = ctx.provenance()
     deep = s.deep_profile
-    task = PersonaTask(s.generation, s.critic, deep.in_narrative if deep.enabled else 0)
+    task = PersonaTask(
+        s.generation, s.critic, deep.in_narrative if deep.enabled else 0, taxonomy_claim_book(ctx.taxonomy)
+    )
 
     def generator_critic(specs, label: str, expected_total=None, exemplars=None):
         """Deep profiles first (when on), then the narratives; their rejections meet."""
@@ -75,12 +78,12 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext, handlers=chat_handler) -> 
             rejected = [rejected, *deep_rejected] | f"{label}AllRejected" >> beam.Flatten()
         return Filtered(kept, rejected)
 
-    def refill(specs, kept, label: str):
+    def refill(specs, kept, label: str, requests=None):
         """Top-up replacements through the Generator-Critic, with exemplars from the kept personas."""
         exemplars = None
         if s.generation.exemplars.iterations > 0:
             exemplars = kept | f"{label}Exemplars" >> SelectExemplars(s.generation.exemplars.count, task)
-        return generator_critic(specs, label, exemplars=exemplars)
+        return generator_critic(specs, label, expected_total=requests, exemplars=exemplars)
 
     specs = (
         p
@@ -120,14 +123,15 @@ def run(
         ctx.plan.total, len(ctx.plan.cells), ctx.llm.served_name, ctx.llm.backend, ctx.output,
     )  # fmt: skip
     p = test_pipeline or beam.Pipeline(options=options)
-    build_pipeline(p, ctx, handlers)
-    try:
-        result = p.run()
-        result.wait_until_finish()
-    finally:
-        from pipelines.generation.vllm_server import stop_all
+    with tracking():  # one progress folder for this run; closing lines for stages without a total
+        build_pipeline(p, ctx, handlers)
+        try:
+            result = p.run()
+            result.wait_until_finish()
+        finally:
+            from pipelines.generation.vllm_server import stop_all
 
-        stop_all()
+            stop_all()
     pipeline_s = time.monotonic() - started
     timing = {"wall": round(time.monotonic() - started, 1), "pipeline": round(pipeline_s, 1)}
     manifest = run_manifest(ctx, str(options.view_as(StandardOptions).runner), result, timing)

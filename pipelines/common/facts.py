@@ -64,6 +64,29 @@ def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in facts if v not in (None, "", "None")]
 
 
+# The attribute paths `persona_facts` shows a model (the prompted facts whose coverage is measured).
+FACT_PATHS = (
+    "identity.name",
+    "demographics.age",
+    "demographics.gender",
+    "location.residence.city",
+    "location.residence.country",
+    "work.employment.occupation",
+    "education.level",
+    "household.marital_status",
+    "household.children",
+    "household.living_with",
+    "personality.traits",
+    "interests.hobbies",
+    "values.core_values",
+    "communication.style",
+    "health.physical.chronic_condition",
+    "life_history.formative_events",
+    "goals_and_fears.goals",
+    "goals_and_fears.fears",
+)
+
+
 def first_name(name: str) -> str:
     """The first word of a full name (the name itself when it has no spaces)."""
     return name.split()[0] if name.split() else name

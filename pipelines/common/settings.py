@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
         "threshold": 0.6,
         "weights": {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1, "llm_judge": 0.3},
         "novelty_threshold": 0.8,
+        "language": "en",  # the language narratives must be written in (ISO 639-1, py3langid's labels)
         "llm_judge": {
             "enabled": False,
             # Overrides of the `llm` block for the judge: another backend, model or endpoint.
@@ -110,6 +111,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 15,  # dimensions filled per LLM call; each call sees the values filled before
         "max_retries": 1,  # re-asks of the values the critic rejected, per batch
         "max_tokens": 400,
+        "temperature": None,  # the stage's sampling temperature (null: the run's llm.temperature)
         "relatedness": 3.0,  # weight of the dimension-to-persona similarity against the random draw
         "distinct_threshold": 0.9,  # two dimensions this similar (cosine) are never both chosen
         "shown_filled": 12,  # values filled before that each call shows
@@ -195,6 +197,7 @@ class CriticSettings:
     weights: dict[str, float]  # expert -> weight in the score
     novelty_threshold: float  # similarity to a sibling or exemplar at which a text is a copy
     llm_judge: JudgeSettings
+    language: str = "en"
 
     @classmethod
     def from_config(cls, data: dict[str, Any] | None = None) -> CriticSettings:
@@ -207,6 +210,7 @@ class CriticSettings:
             {k: float(v) for k, v in d["weights"].items()},
             float(d["novelty_threshold"]),
             JudgeSettings(bool(j["enabled"]), float(j["min_score"]), int(j["max_tokens"])),
+            str(d["language"]),
         )
 
 
@@ -220,6 +224,7 @@ class DialogueCriticSettings:
     echo_threshold: float  # a turn this similar to the partner's previous one is an echo
     novelty_threshold: float
     weights: dict[str, float]
+    language: str = "en"  # the run's language (the narrative critic's `critic.language`)
 
     @classmethod
     def from_config(cls, data: dict[str, Any] | None = None) -> DialogueCriticSettings:
@@ -349,6 +354,7 @@ class DeepProfileSettings:
     batch_size: int
     max_retries: int
     max_tokens: int
+    temperature: float | None
     relatedness: float
     distinct_threshold: float
     shown_filled: int
@@ -365,6 +371,7 @@ class DeepProfileSettings:
             int(d["batch_size"]),
             int(d["max_retries"]),
             int(d["max_tokens"]),
+            None if d["temperature"] is None else float(d["temperature"]),
             float(d["relatedness"]),
             float(d["distinct_threshold"]),
             int(d["shown_filled"]),
@@ -392,10 +399,12 @@ class StageSettings:
 
     @classmethod
     def from_config(cls, data: dict[str, Any]) -> StageSettings:
+        critic = CriticSettings.from_config(data["critic"])
+        dialogues = DialogueSettings.from_config(data["dialogues"])
         return cls(
             generation=GenerationSettings.from_config(data["generation"]),
-            critic=CriticSettings.from_config(data["critic"]),
-            dialogues=DialogueSettings.from_config(data["dialogues"]),
+            critic=critic,
+            dialogues=replace(dialogues, critic=replace(dialogues.critic, language=critic.language)),
             dedup=DedupSettings.from_config(data["dedup"]),
             top_up=TopUpSettings.from_config(data["quotas"]["top_up"]),
             output=OutputSettings.from_config(data["output"]),

@@ -4,7 +4,9 @@ on its own and against the persona's sampled core attributes.
 Finding codes (all errors: the value is re-asked, and recorded as missing if it stays bad):
   value_missing       no line for the dimension, or an empty value
   value_placeholder   a template or filler instead of a value ({occupation}, [value], N/A, TBD, ...)
-  value_copied        the dimension's own name or the prompt's wording given back as the value
+  value_copied        the dimension's own name or the prompt's wording (its instructions, its
+                      worked example) given back as the value
+  value_person_drift  the value speaks as "I" or to "you" (a profile value describes the persona)
   value_contradiction a value that contradicts a sampled core attribute (age, children,
                       occupation: the narrative critic's checks, `faithfulness.contradictions`)
   value_repeated      the same value given for `REPEAT_LIMIT` or more dimensions of the persona
@@ -31,7 +33,13 @@ _PLACEHOLDER = re.compile(
     r"not (?:specified|applicable|known|available)|no (?:answer|information|info|data))\W*$",
     re.IGNORECASE,
 )
-_PROMPT_WORDS = re.compile(r"\b(?:fill in|one line per item|short phrase|the person|this person's profile)\b", re.I)
+# The prompt's own wording given back as a value (the batch prompt, its corrections, its worked example).
+_PROMPT_WORDS = re.compile(
+    r"\b(?:fill in|one line per item|short phrase|the person|this person's profile|gives? (?:it )?a value|"
+    r"one short sentence|a value of its own|an earlier answer|crime novel|black coffee and toast|the danube)\b",
+    re.I,
+)
+_FIRST_SECOND = re.compile(r"\b(?:I|I'm|I've|me|my|we|our|you|your)\b")
 
 
 def normalised(value: str) -> str:
@@ -54,6 +62,8 @@ def value_finding(
     leaf = label.rsplit("/", 1)[-1]
     if normalised(text) in (normalised(label), normalised(leaf)) or _PROMPT_WORDS.search(text):
         return finding("value_copied", f"{label!r} repeats the prompt instead of a value: {text[:60]!r}")
+    if _FIRST_SECOND.search(text):
+        return finding("value_person_drift", f"{label!r} speaks as 'I' or to 'you': {text[:60]!r}")
     if len(words(text)) > MAX_WORDS:
         return finding("value_too_long", f"{label!r} has {len(words(text))} words; a value is a phrase to a sentence")
     found = contradictions(text, dict(attrs))
@@ -96,6 +106,7 @@ def value_instruction(f: Finding, labels: Mapping[str, str]) -> str:
         "value_placeholder": f"{label}: write a real value, not a placeholder.",
         "value_copied": f"{label}: answer it; do not repeat the item's name.",
         "value_too_long": f"{label}: keep it to one short sentence.",
+        "value_person_drift": f"{label}: describe the person in the third person.",
         "value_contradiction": f"{label}: keep to the facts about the person ({f.message.split(': ', 1)[-1]}).",
         "value_repeated": f"{label}: give a value of its own, different from the other items.",
     }.get(f.code, f.message)

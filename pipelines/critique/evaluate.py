@@ -178,13 +178,59 @@ _KINDS: dict[str, tuple[Any, Callable[..., list[dict[str, Any]]], Callable[..., 
 }
 
 
+def evaluation_book(taxonomy_files: list[str], prompted: Iterable[str]):
+    """The claim book the pipeline builds for the taxonomy (see pipelines.persona.task)."""
+    from pipelines.critique.narrative.claims import claim_book
+    from pipelines.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(taxonomy_files)
+    return claim_book({a.path: a.domain() for a in taxonomy.attributes if a.type == "categorical"}, tuple(prompted))
+
+
+def evaluate_sets(folder: str | Path, taxonomy_files: list[str]) -> dict[str, dict[str, Any]]:
+    """Every `narratives_*.yaml` and `dialogues_*.yaml` labelled set in `folder`, scored by
+    verdict (pipelines.critique.verdicts) with the default critic settings."""
+    from pipelines.critique.verdicts import load_set, score_verdicts
+
+    critic, dialogue_critic = CriticSettings.from_config(), DialogueCriticSettings.from_config()
+    books: dict[tuple[str, ...], Any] = {}
+
+    def book(prompted):
+        key = tuple(prompted or ())
+        if key not in books:
+            books[key] = evaluation_book(taxonomy_files, key)
+        return books[key]
+
+    def narrative(item):
+        return judge(item["text"], item["attrs"], critic, (), book(item.get("prompted")))
+
+    def dialogue(item):
+        speakers = tuple(s["attrs"] for s in item["speakers"])
+        turns = parse_dialogue(item["text"], names_of(speakers))
+        return critique_dialogue(turns, speakers, dialogue_critic, int(item.get("turns") or len(turns)), [])
+
+    out = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        judge_item = narrative if path.name.startswith("narratives") else dialogue
+        out[path.stem] = score_verdicts(load_set(path), judge_item)
+    return out
+
+
 def main(argv: list[str] | None = None, kind: str = "narratives", prog: str | None = None) -> int:
     """Print the report of the `kind` ("narratives" or "dialogues") critic on the fixture named in
-    `argv`, with the settings of the fixture's `critic` block over the defaults."""
+    `argv`, with the settings of the fixture's `critic` block over the defaults. Given a folder of
+    verdict-labelled sets (tests/fixtures/critic_eval/), the report of every set in it."""
     settings_class, load, run = _KINDS[kind]
     parser = argparse.ArgumentParser(prog=prog, description=f"Measure the {kind[:-1]} critic on a labelled fixture.")
-    parser.add_argument("fixture", help=f"YAML file of labelled {kind}")
+    parser.add_argument("fixture", help=f"YAML file of labelled {kind}, or a folder of verdict-labelled sets")
+    parser.add_argument("--taxonomy", nargs="+", default=["taxonomy/base.yaml"], help="taxonomy of the sets' personas")
     args = parser.parse_args(argv)
+    if Path(args.fixture).is_dir():
+        from pipelines.critique.verdicts import format_verdicts
+
+        for name, result in evaluate_sets(args.fixture, args.taxonomy).items():
+            print(format_verdicts(name, result), end="\n\n")
+        return 0
     critic = settings_class.from_config(read_fixture(args.fixture)[0].get("critic"))
     print(format_report(run(load(args.fixture), critic)))
     return 0

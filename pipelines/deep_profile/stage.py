@@ -9,6 +9,7 @@ Keys: reads PersonaSpecs; writes `deep_profile`, `deep_profile_missing`; `_deep`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import apache_beam as beam
@@ -91,13 +92,14 @@ class DeepProfile(beam.PTransform):
 
     def expand(self, specs) -> Filtered:
         s = self.settings
+        llm = self.llm if s.temperature is None else replace(self.llm, temperature=s.temperature)
         records = specs | "Select" >> beam.ParDo(
             SelectDimensions(self.dims, s, self.seed, _Embedder(s.embedding_model))
         )
         rejected = []
         for k in range(s.batches):
             task = DeepProfileTask(self.dims, s, k)
-            out = records | f"Batch{k}" >> GeneratorCritic(self.llm, task, self.seed, handlers=self.handlers)
+            out = records | f"Batch{k}" >> GeneratorCritic(llm, task, self.seed, handlers=self.handlers)
             rejected.append(out.rejected)
             records = out.kept | f"Batch{k}Usage" >> beam.Map(_after_batch)
         categories = {d.path: d.category for d in self.dims}

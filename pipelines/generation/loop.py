@@ -162,9 +162,14 @@ class Decide(beam.DoFn):
             self._candidates.inc(len(verdicts))
             self._candidates_passed.inc(sum(v.passed for v in verdicts))
             self._score_milli.inc(int(round(1000 * sum(v.score for v in verdicts))))
+        Metrics.counter(self.task.metrics_ns, "candidates_scored").inc(len(verdicts))
         for v in verdicts:
             for f in v.findings:
+                if f.severity == "info":
+                    continue  # measurements (facts not conveyed), not faults
                 Metrics.counter(self.task.critic_ns, f"{f.code}").inc()
+                if f.attribute:
+                    Metrics.counter(self.task.critic_ns, f"{f.code}@{f.attribute}").inc()
         best = best_candidate(verdicts)
         text, finish_reason, verdict = scored[best]
         spec["generation"] = generation_record(

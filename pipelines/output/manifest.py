@@ -88,7 +88,17 @@ def generator_report(counters: dict[str, int], ns: str = "generator", critic_ns:
             }
         )
     findings = {k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith(f"{critic_ns}.")}
-    return {"iterations": report, "findings_by_code": dict(sorted(findings.items(), key=lambda kv: -kv[1]))}
+    by_attribute: dict[str, dict[str, int]] = {}
+    for key, v in findings.items():
+        if "@" in key:
+            code, attribute = key.split("@", 1)
+            by_attribute.setdefault(attribute, {})[code] = v
+    return {
+        "iterations": report,
+        "candidates_scored": counters.get(f"{ns}.candidates_scored", 0),
+        "findings_by_code": dict(sorted(((k, v) for k, v in findings.items() if "@" not in k), key=lambda kv: -kv[1])),
+        "findings_by_attribute": dict(sorted(by_attribute.items())),
+    }
 
 
 def _per_accepted(counters: dict[str, int], accepted: int, dialogues: bool = False) -> dict[str, float | None]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.common.chat import ChatRequest, request_seed
+from pipelines.common.facts import FACT_PATHS
 from pipelines.common.settings import CriticSettings, GenerationSettings
 from pipelines.critique.base import Verdict
 from pipelines.critique.narrative import clean_text, critique_candidates, revision_instructions
+from pipelines.critique.narrative.claims import ClaimBook, claim_book
 from pipelines.generation.contract import OneCallPerRound
 from pipelines.persona.prompts import get_template
 from pipelines.records import PERSONA
@@ -57,10 +59,13 @@ class PersonaTask(OneCallPerRound):
     metrics_ns = "generator"
     critic_ns = "critic"
 
-    def __init__(self, gen: GenerationSettings, critic: CriticSettings, deep_facts: int = 0):
+    def __init__(
+        self, gen: GenerationSettings, critic: CriticSettings, deep_facts: int = 0, book: ClaimBook | None = None
+    ):
         self.gen = gen
         self.critic = critic
         self.deep_facts = deep_facts  # deep-profile values shown with the facts (0: none)
+        self.book = book  # the taxonomy's claim book: every sampled attribute checked (None: off)
 
     def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
         return build_request(spec, self.gen, seed, use_prefill, exemplars, self.deep_facts)
@@ -69,7 +74,7 @@ class PersonaTask(OneCallPerRound):
         return clean_text(text, finish_reason)
 
     def critique(self, texts: list[str], spec: dict[str, Any], exemplars) -> list[Verdict]:
-        return critique_candidates(texts, spec["_attrs"], self.critic, exemplars or ())
+        return critique_candidates(texts, spec["_attrs"], self.critic, exemplars or (), self.book)
 
     def instructions(self, verdict: Verdict, spec: dict[str, Any]) -> list[str]:
         return revision_instructions(verdict, spec["_attrs"], self.critic)
@@ -89,3 +94,10 @@ class PersonaTask(OneCallPerRound):
             "narrative": record["narrative"],
             "score": record["critic"]["score"],
         }
+
+
+def taxonomy_claim_book(taxonomy) -> ClaimBook:
+    """The claim book of a taxonomy: its categorical attributes' domains; coverage counts the
+    facts the narrative prompt shows."""
+    domains = {a.path: a.domain() for a in taxonomy.attributes if a.type == "categorical"}
+    return claim_book(domains, FACT_PATHS)

@@ -485,6 +485,7 @@ def test_novelty_and_verdict():
         "naturalness",
         "safety",
         "novelty",
+        "surface",  # another language or template slots; weight 0, its errors block
     ]
     sibling = [("candidate:0", dialogue_text(GOOD, NAMES))]
     copy = critique_dialogue(GOOD, SPEAKERS, CRITIC, 6, sibling)

@@ -284,6 +284,7 @@ def test_judge_weights_and_novelty_threshold():
         "faithfulness",
         "safety",
         "novelty",
+        "surface",  # text-level failures; weight 0: its errors block, it does not move the score
     ]
     partial = GOOD.replace("Recife", "the city")  # place_missing: faithfulness 2/3, the others 1.0
     base = judge(partial, ATTRS, CRITIC).score

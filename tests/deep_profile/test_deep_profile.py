@@ -94,6 +94,12 @@ def test_the_value_critic_names_what_is_wrong():
         "p.c.g": "value_too_long",
     }
     assert not verdict.passed and verdict.score == pytest.approx(1 / 7, abs=1e-3)
+    echoes = {"p.c.a": "keeps it to one short sentence.", "p.c.b": "reads a crime novel in bed", "p.c.c": "I love it"}
+    assert [f.code for f in critique_values(items[:3], echoes, ATTRS).findings] == [
+        "value_copied",
+        "value_copied",
+        "value_person_drift",
+    ]
     repeated = critique_values(items[:4], dict.fromkeys([p for p, _ in items[:4]], "likes it quiet"), ATTRS)
     assert [f.code for f in repeated.findings] == ["value_repeated", "value_repeated"]  # the third and fourth
 

@@ -12,6 +12,7 @@ from pipelines.critique.dialogue.findings import Speakers, Turn, names_of
 from pipelines.critique.dialogue.parse import dialogue_text
 from pipelines.critique.dialogue.structure import structure
 from pipelines.critique.dialogue.style import dialogue_novelty, dialogue_safety, naturalness
+from pipelines.critique.narrative.surface import surface
 
 
 def critique_dialogue(
@@ -32,5 +33,7 @@ def critique_dialogue(
         naturalness(turns, names),
         dialogue_safety(turns, speakers),
         dialogue_novelty(dialogue_text(turns, names), others, critic.novelty_threshold),
+        # another language, template slots (people speak in the first person: no person check)
+        surface(" ".join(said for _, said in turns), critic.language, person=False),
     )
     return combine(results, critic)

@@ -1,5 +1,6 @@
 """The narrative critic as a whole: `judge` runs every rule-based expert on one candidate
-(degeneration, faithfulness, safety, novelty) and combines them by the critic's weights;
+(degeneration, faithfulness, safety, novelty, surface, and claims when the taxonomy's claim book
+is given) and combines them by the critic's weights;
 `critique_candidates` judges a persona's candidates against each other and the exemplars.
 `WARNING_CODES` are the codes its experts record with severity `warning`."""
 
@@ -10,30 +11,43 @@ from typing import Any
 
 from pipelines.common.settings import CriticSettings
 from pipelines.critique.base import Others, Verdict, combine, critique_in_order
+from pipelines.critique.narrative.claims import ClaimBook, claims
 from pipelines.critique.narrative.degeneration import degeneration
 from pipelines.critique.narrative.faithfulness import faithfulness
 from pipelines.critique.narrative.safety import safety
+from pipelines.critique.narrative.surface import surface
 from pipelines.critique.novelty import novelty
 
 # Codes recorded with severity `warning`; every other code is an error.
 WARNING_CODES = frozenset({"truncated", "place_missing", "occupation_missing"})
+# Codes recorded with severity `info`: measurements, never a reason to reject.
+INFO_CODES = frozenset({"fact_not_conveyed"})
 
 
-def judge(text: str, attrs: dict[str, Any], critic: CriticSettings, others: Others = ()) -> Verdict:
-    """Run every rule-based expert on a candidate and combine their results."""
+def judge(
+    text: str, attrs: dict[str, Any], critic: CriticSettings, others: Others = (), book: ClaimBook | None = None
+) -> Verdict:
+    """Run every rule-based expert on a candidate and combine their results. With a claim book
+    (built from the taxonomy), every sampled attribute is checked too (`claims`)."""
     experts = (
         degeneration(text, critic.min_words, critic.max_words),
         faithfulness(text, attrs),
         safety(text, attrs),
         novelty(text, others, critic.novelty_threshold),
+        surface(text, critic.language),
+        *((claims(text, attrs, book),) if book is not None else ()),
     )
     return combine(experts, critic)
 
 
 def critique_candidates(
-    texts: Sequence[str], attrs: dict[str, Any], critic: CriticSettings, exemplars: Sequence[dict[str, Any]] = ()
+    texts: Sequence[str],
+    attrs: dict[str, Any],
+    critic: CriticSettings,
+    exemplars: Sequence[dict[str, Any]] = (),
+    book: ClaimBook | None = None,
 ) -> list[Verdict]:
     """One verdict per candidate. Novelty compares each with the exemplars and with the earlier
     candidates that passed (see `critique_in_order`)."""
     shown = [(f"exemplar:{e['persona_id']}", e["narrative"]) for e in exemplars]
-    return critique_in_order(texts, lambda i, others: judge(texts[i], attrs, critic, others), shown)
+    return critique_in_order(texts, lambda i, others: judge(texts[i], attrs, critic, others, book), shown)

@@ -31,6 +31,11 @@ _TEMPLATES = {
     "slur": _REMOVE,
     "explicit_content": _REMOVE,
     "stereotype": _REMOVE,
+    "attribute_contradiction": "{name}'s {attribute} is {value}: say nothing that contradicts it.",
+    "hobby_negated": "{name} enjoys {value}: do not say {name} dislikes any of it.",
+    "wrong_language": "Write the whole paragraph in English.",
+    "placeholder": "Write real words only: no template slots such as {{occupation}} or [number].",
+    "person_drift": "Write in the third person about {name}: no 'I', 'we' or 'you'.",
 }
 
 
@@ -49,16 +54,25 @@ def instruction(f: Finding, attrs: dict[str, Any], critic: CriticSettings) -> st
             min_words=critic.min_words,
             max_words=critic.max_words,
             message=f.message,
+            attribute=(f.attribute or "").rsplit(".", 1)[-1].replace("_", " "),
+            value=_value(attrs.get(f.attribute or "")),
         )
     if f.code.endswith("_missing") and f.attribute and attrs.get(f.attribute):
         return f"Mention that {name}'s {f.attribute.rsplit('.', 1)[-1].replace('_', ' ')} is {attrs[f.attribute]}."
     return f.message
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return " and ".join(map(str, value))
+    return str(value).lower() if isinstance(value, str) and value[:1].isupper() and " " not in value else str(value)
+
+
 def revision_instructions(verdict: Verdict, attrs: dict[str, Any], critic: CriticSettings) -> list[str]:
-    """Concrete corrections for the findings of a failed candidate, errors first, no repeats."""
+    """Concrete corrections for the findings of a failed candidate, errors first, no repeats
+    (measurements with severity `info` are not corrections)."""
     return ordered_instructions(
-        verdict.findings,
+        [f for f in verdict.findings if f.severity != "info"],
         lambda f: instruction(f, attrs, critic),
         f"Make the paragraph more faithful to the facts about {attrs.get('identity.name')}.",
     )

@@ -26,9 +26,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines.common.facts import FACT_PATHS
 from pipelines.report.metrics.counts import counts_metrics
 from pipelines.report.metrics.coverage import coverage_metrics
-from pipelines.report.metrics.critic import critic_metrics
+from pipelines.report.metrics.critic import attribute_claims, critic_metrics
 from pipelines.report.metrics.dataset import Dataset, flatten_attributes, load_dataset
 from pipelines.report.metrics.diversity import (
     DEFAULT_EMBEDDING_MODEL,
@@ -111,6 +112,7 @@ def compute_metrics(
             ds, embeddings=embeddings, sample=sample, seed=seed, embedding_model=embedding_model, embedder=embedder
         ),
         "critic": critic_metrics(ds),
+        "claims": attribute_claims(ds, FACT_PATHS),
         "stereotypes": stereotype_audit(ds, seed=seed, **(audit or {})),
         "dialogues": dialogue_counts(ds),
     }
@@ -139,6 +141,7 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "near_duplicate_rate_before_dedup": d["near_duplicate_rate"]["before_dedup"],
         "near_duplicate_rate_after_dedup": d["near_duplicate_rate"]["after_dedup"],
         "mean_critic_score": cr.get("mean"),
+        "mean_fact_coverage": (cr.get("experts") or {}).get("claims", {}).get("mean"),
         "mean_words": (d.get("words") or {}).get("mean"),
         "stereotype_flagged": {
             s["attribute"]: {"flagged": s["flagged"], "expected_by_chance": s["expected_flagged_by_chance"]}

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from pipelines.report.metrics.dataset import Dataset
+from pipelines.report.metrics.dataset import Dataset, flatten_attributes
 from pipelines.report.metrics.stats import count_dict, quantiles, rounded
 
 
@@ -74,3 +74,40 @@ def critic_metrics(ds: Dataset, bins: int = 10) -> dict[str, Any]:
         warnings = df.select(pl.col("validation").struct.field("warnings").explode().alias("w")).drop_nulls("w")
         out["validation_warnings"] = count_dict(warnings.unnest("w")["rule_id"]) if warnings.height else {}
     return out
+
+
+def attribute_claims(ds: Dataset, prompted: tuple[str, ...]) -> dict[str, Any]:
+    """Per attribute: how often the accepted narratives convey it when the prompt gave it (the
+    claims expert's fact_not_conveyed findings), and how often any candidate contradicted it
+    (the manifest's findings by attribute over every candidate scored)."""
+    gen = ds.manifest.get("generation") or {}
+    scored = gen.get("candidates_scored") or 0
+    contradicted = gen.get("findings_by_attribute") or {}
+    df = ds.personas
+    missing: dict[str, int] = {}
+    if "critic" in df.columns:
+        findings = (
+            df.select(pl.col("critic").struct.field("findings").alias("f")).explode("f").drop_nulls("f").unnest("f")
+        )
+        if findings.height:
+            gaps = findings.filter(pl.col("code") == "fact_not_conveyed").group_by("attribute").len()
+            missing = {a: int(n) for a, n in gaps.iter_rows()}
+    flat = flatten_attributes(df) if df.height else None
+    rows = []
+    for path in dict.fromkeys([*prompted, *contradicted]):
+        present = None
+        if flat is not None and path in flat.columns:
+            col = flat[path]
+            present = int(col.is_not_null().sum()) if col.dtype != pl.List else int((col.list.len() > 0).sum())
+        errors = sum((contradicted.get(path) or {}).values())
+        rows.append(
+            {
+                "attribute": path,
+                "prompted": path in prompted,
+                "personas": present,
+                "coverage": rounded(1 - missing.get(path, 0) / present) if path in prompted and present else None,
+                "contradictions": errors,
+                "contradiction_rate": rounded(errors / scored) if scored else None,
+            }
+        )
+    return {"candidates_scored": scored, "attributes": rows}

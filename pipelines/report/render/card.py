@@ -205,6 +205,11 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
             "value": f"{q['cells_met']} of {q['n_cells']}, max deviation {q['max_abs_deviation']}",
         },
         {"metric": "mean attribute coverage", "value": head["mean_attribute_coverage"]},
+        *(
+            [{"metric": "prompted facts conveyed per narrative (mean)", "value": head["mean_fact_coverage"]}]
+            if head.get("mean_fact_coverage") is not None
+            else []
+        ),
         {"metric": "distinct-1 / distinct-2", "value": f"{fmt(head['distinct_1'])} / {fmt(head['distinct_2'])}"},
         {"metric": "words per narrative (mean)", "value": head["mean_words"]},
         {"metric": "mean critic score", "value": head["mean_critic_score"]},

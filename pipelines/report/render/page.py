@@ -239,6 +239,17 @@ def _critic(m: dict[str, Any]) -> str:
     if cr.get("experts"):
         parts += ["<h3>Mean score per expert</h3>", _table([{"expert": e, **v} for e, v in cr["experts"].items()])]
     parts += ["<h3>Findings on accepted personas</h3>", _table(cr.get("findings_accepted") or [])]
+    claims = (m.get("claims") or {}).get("attributes") or []
+    if claims:
+        parts += [
+            "<h3>Attributes: prompted facts conveyed, contradictions over every candidate</h3>",
+            _p(
+                "coverage: share of accepted narratives conveying the fact when the prompt gave it; "
+                f"contradiction_rate: contradicting candidates over the {m['claims']['candidates_scored']} scored.",
+                "note",
+            ),
+            _table(claims, ["attribute", "prompted", "personas", "coverage", "contradictions", "contradiction_rate"]),
+        ]
     if cr.get("findings_by_code_all_candidates"):
         parts += [
             "<h3>Findings over all candidates (manifest)</h3>",

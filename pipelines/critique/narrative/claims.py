@@ -1,0 +1,335 @@
+"""The claims expert: every sampled attribute is a claim the narrative may convey, contradict or
+leave unsaid. An attribute's domain (the values it could have taken, from the taxonomy) tells
+what a contradiction looks like: a narrative asserting a *different* value of the same attribute
+about the persona ("still works full-time" for a retiree, "her husband" for a widow, "smokes a
+pack a day" for a never-smoker, "lives in Porto" for a Lisbon resident) contradicts it, whether
+or not that attribute was in the prompt. How values are asserted is data
+(lexicons/claims.yaml), not code.
+
+Finding codes: attribute_contradiction (error; `attribute` is the path, the message quotes the
+evidence), hobby_negated (error: "has never understood football" for a football fan), and
+fact_not_conveyed (info, one per prompted fact the text does not convey). The expert's score is
+the attribute coverage: the share of the prompted facts conveyed. It has no weight in the critic
+score by default; its errors block.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pipelines.common.facts import first_name
+from pipelines.critique.base import ExpertResult, Finding
+from pipelines.critique.lexicon import occupation_terms, read_lexicon
+from pipelines.critique.text import NUM, fold, number, words
+
+EXPERT = "claims"
+_CLAUSE_END = re.compile(r"[.!?;,:]\s+|\n|\s(?:and|but|while|whereas|who|which)\s")
+_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "with",
+        "from",
+        "by",
+        "is",
+        "are",
+        "was",
+        "her",
+        "his",
+        "their",
+        "its",
+        "into",
+        "about",
+        "as",
+        "very",
+        "some",
+        "most",
+        "more",
+        "less",
+        "other",
+        "than",
+        "that",
+        "this",
+        "those",
+        "these",
+        "who",
+        "which",
+        "what",
+        "when",
+        "where",
+        "while",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AttributeClaims:
+    path: str
+    values: dict[str, tuple[str, ...]]  # value -> phrases asserting it (lowercase)
+    cue: str = ""  # regex a phrase must follow
+    about_person: bool = True
+    ordered: tuple[str, ...] = ()  # values from lowest to highest, where a higher value implies the lower
+    assertions: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = ()  # (phrases, values they fit)
+
+
+@dataclass(frozen=True)
+class ClaimBook:
+    """What the claims expert knows: per attribute, how each value is asserted."""
+
+    attributes: tuple[AttributeClaims, ...]
+    hobby_negations: tuple[str, ...]
+    other_people: frozenset[str]
+    prompted: tuple[str, ...] = ()  # the attribute paths the prompt shows (coverage counts these)
+    starters: frozenset[str] = frozenset()  # capitalised words that open a sentence without naming anyone
+    _patterns: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> dict[str, Any]:
+    return read_lexicon("claims")
+
+
+def claim_book(domains: Mapping[str, Sequence[str]], prompted: Sequence[str] = ()) -> ClaimBook:
+    """The claim book for a taxonomy: `domains` maps each categorical attribute path to the values
+    it can take; attributes with a `cue` in the lexicon are asserted by their values' own names."""
+    doc = _lexicon()
+    attrs = []
+    for path, spec in doc["attributes"].items():
+        if path not in domains:
+            continue
+        given = {str(v): tuple(str(p).lower() for p in ps) for v, ps in (spec.get("values") or {}).items()}
+        values = given if "values" in spec else {str(v): (str(v).lower(),) for v in domains[path]}
+        attrs.append(
+            AttributeClaims(
+                path,
+                values,
+                spec.get("cue", ""),
+                spec.get("about", "person") == "person",
+                tuple(str(v) for v in spec.get("ordered") or ()),
+                tuple(
+                    (tuple(str(p).lower() for p in a["phrases"]), frozenset(str(v) for v in a["holds_for"]))
+                    for a in spec.get("assertions") or ()
+                ),
+            )
+        )
+    return ClaimBook(
+        tuple(attrs),
+        tuple(doc.get("hobby_negations") or ()),
+        frozenset(str(w).lower() for w in doc.get("other_people") or ()),
+        tuple(prompted),
+        frozenset(str(w).lower() for w in doc.get("sentence_starters") or ()),
+    )
+
+
+def _has(phrase: str, text: str) -> list[re.Match]:
+    return list(re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text))
+
+
+def _clause_prefix(text: str, start: int) -> str:
+    """The text between the start of the clause holding `start` and `start`."""
+    cut = max((m.end() for m in _CLAUSE_END.finditer(text, 0, start)), default=0)
+    return text[cut:start]
+
+
+def _about_someone_else(text: str, m: re.Match, book: ClaimBook, gender: str) -> bool:
+    others = book.other_people - ({"they"} if gender == "non-binary" else set())
+    # the clause so far, and the last words before the phrase across commas ("her husband, a retired ...")
+    before = set(words(_clause_prefix(text, m.start()))) | set(words(text[max(0, m.start() - 60) : m.start()])[-5:])
+    after = words(text[m.end() : m.end() + 20])[:1]
+    return bool(before & others) or bool(after and after[0] in others)
+
+
+def _matches(text: str, phrase: str, cue: str) -> list[re.Match]:
+    if not cue:
+        return _has(phrase, text)
+    return list(re.finditer(rf"{cue}(?:the\s+)?(?<![\w-]){re.escape(phrase)}(?![\w-])", text))
+
+
+def _contradiction(text: str, lowered: str, spec: AttributeClaims, own: str, book: ClaimBook, gender: str):
+    own_phrases = spec.values.get(own, (own.lower(),))
+    own_phrases = (*own_phrases, *(p for ps, fits in spec.assertions if own in fits for p in ps))
+    own_spans = [(m.start(), m.end()) for p in own_phrases for m in _matches(lowered, p, spec.cue)]
+    claims = [(value, phrases) for value, phrases in spec.values.items()]
+    claims += [(" or ".join(sorted(fits)), ps) for ps, fits in spec.assertions if own not in fits]
+    for value, phrases in claims:
+        if value == own or _implied(spec, own, value):
+            continue
+        for phrase in phrases:
+            for m in _matches(lowered, phrase, spec.cue):
+                if any(s <= m.start() and m.end() <= e for s, e in own_spans):
+                    continue  # inside the persona's own phrase ("never married" holds "married")
+                if spec.about_person and _about_someone_else(lowered, m, book, gender):
+                    continue
+                evidence = text[m.start() : m.end()]
+                return Finding(
+                    EXPERT,
+                    "attribute_contradiction",
+                    f"the text says {evidence!r} ({value}); the persona's {spec.path} is {own}",
+                    spec.path,
+                )
+    return None
+
+
+def _implied(spec: AttributeClaims, own: str, value: str) -> bool:
+    """An ordered attribute's lower value is implied by a higher one (a master's holder has a
+    bachelor's), except the lowest, which denies every higher one ("left school early")."""
+    if own not in spec.ordered or value not in spec.ordered:
+        return False
+    rank = spec.ordered.index
+    return 0 < rank(value) < rank(own)
+
+
+def _conveyed(path: str, value: Any, lowered: str, folded: str, book: ClaimBook) -> bool:
+    """Whether the text conveys the value of `path` (lenient: a distinctive word of it appears)."""
+    if value is None or value == "" or value == []:
+        return True
+    if isinstance(value, list):
+        return all(_conveyed(path, v, lowered, folded, book) for v in value)
+    if path == "identity.name":
+        return first_name(str(value)).lower() in lowered
+    if path == "demographics.age":
+        return bool(re.search(rf"\b{int(value)}\b", lowered))
+    if path == "demographics.gender":
+        pronouns = {"female": ("she", "her", "woman"), "male": ("he", "his", "him", "man")}
+        return any(_has(p, lowered) for p in pronouns.get(str(value).lower(), ("they", "their")))
+    if path == "work.employment.occupation":
+        own = occupation_terms(str(value))[1] | {str(value).lower()}
+        if any(_has(t, lowered) for t in own):
+            return True
+    if path == "household.children":
+        return True  # the faithfulness expert checks children
+    for spec in book.attributes:
+        own = spec.values.get(str(value), ()) if spec.path == path else ()
+        if any(_matches(lowered, p, spec.cue) for p in own):
+            return True
+    keys = [w for w in words(fold(str(value)).lower()) if len(w) > 3 and w not in _STOP]
+    return bool(keys) and any(w[:5] in folded for w in keys)
+
+
+def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> ExpertResult:
+    """Contradicted attributes (any sampled one), negated hobbies, and the prompted facts that
+    the text does not convey; score: the share of prompted facts conveyed."""
+    lowered = text.lower()
+    folded = fold(text).lower()
+    gender = str(attrs.get("demographics.gender") or "").lower()
+    findings: list[Finding] = []
+    for spec in book.attributes:
+        own = attrs.get(spec.path)
+        if own is None or isinstance(own, list):
+            continue
+        found = _contradiction(text, lowered, spec, str(own), book, gender)
+        if found is not None:
+            findings.append(found)
+    for hobby in attrs.get("interests.hobbies") or ():
+        for pattern in book.hobby_negations:
+            m = re.search(pattern.replace("{hobby}", re.escape(str(hobby).lower())), lowered)
+            if m:
+                evidence = text[m.start() : m.end()]
+                findings.append(
+                    Finding(
+                        EXPERT, "hobby_negated", f"the text says {evidence!r}; {hobby} is a hobby", "interests.hobbies"
+                    )
+                )
+                break
+    findings += subjects(text, attrs, book) + _age_in_words(text, attrs)
+    prompted = [p for p in book.prompted if attrs.get(p) not in (None, "", [])]
+    missing = [p for p in prompted if not _conveyed(p, attrs.get(p), lowered, folded, book)]
+    findings += [
+        Finding(EXPERT, "fact_not_conveyed", f"{p} ({_short(attrs.get(p))}) is not conveyed", p, severity="info")
+        for p in missing
+    ]
+    score = round(1 - len(missing) / len(prompted), 4) if prompted else None
+    return ExpertResult(EXPERT, score, tuple(findings))
+
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+")
+_SUBJECT = re.compile(r"^[\"'“(]*([A-Z][a-zà-ÿ]+)(?:'s|’s)?\s+([a-z]+)")
+_NUM_AGE = re.compile(rf"(?:^|[,;]\s*)at\s+({NUM})\s*,", re.IGNORECASE)
+_FUTURE_WORDS = frozenset({"will", "would", "hopes", "plans", "wants", "intends", "retire", "retiring", "by", "until"})
+
+
+def _persona_words(attrs: Mapping[str, Any]) -> set[str]:
+    name = str(attrs.get("identity.name") or "")
+    gender = str(attrs.get("demographics.gender") or "").lower()
+    pronouns = {"female": {"she", "her", "hers", "herself"}, "male": {"he", "him", "his", "himself"}}
+    own = pronouns.get(gender, {"they", "them", "their", "themselves"})
+    return {w.lower() for w in words(name)} | own
+
+
+def subjects(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Finding]:
+    """Who the sentences are about: a second first name used for the persona (second_name), a
+    narrative mostly about someone it introduces (someone_else), and sentences about neither the
+    persona nor anyone (unrelated_sentences: facts about the world strung together)."""
+    own = _persona_words(attrs)
+    sentences = [s for s in _SENTENCES.split(text.strip()) if s]
+    starts: dict[str, int] = {}
+    persona_led = unrelated = 0
+    for s in sentences:
+        toks = {w.lower() for w in words(s)}
+        m = _SUBJECT.match(s)
+        if m and m.group(1).lower() not in own and m.group(1).lower() not in book.starters:
+            starts[m.group(1)] = starts.get(m.group(1), 0) + 1
+        if toks & own:
+            persona_led += 1
+        elif len(toks) >= 5 and not toks & book.other_people:
+            unrelated += 1
+    findings = []
+    for other, n in starts.items():
+        if n < 2:
+            continue
+        first = text.find(other)
+        sentence_start = max(text.rfind(". ", 0, first), text.rfind("! ", 0, first), text.rfind("? ", 0, first), 0)
+        introduced = set(words(text[sentence_start:first].lower())[-3:])
+        if introduced & book.other_people:
+            mentions = len(re.findall(rf"\b{re.escape(other)}\b", text))
+            persona = len(re.findall(rf"\b{re.escape(first_name(str(attrs.get('identity.name') or '')))}\b", text))
+            if mentions >= 3 and mentions > persona:
+                message = f"{other} is named {mentions} times, the persona {persona}"
+                findings.append(Finding(EXPERT, "someone_else", message, "identity.name"))
+        else:
+            findings.append(
+                Finding(EXPERT, "second_name", f"{other} is used as the persona's name {n} times", "identity.name")
+            )
+    if unrelated >= 3 and unrelated / max(len(sentences), 1) >= 0.3:
+        findings.append(
+            Finding(EXPERT, "unrelated_sentences", f"{unrelated} of {len(sentences)} sentences are about no one")
+        )
+    return findings
+
+
+def _age_in_words(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """ ", at seventy-two," / "At 72," for a younger persona (a later age cannot be a past event)."""
+    age = attrs.get("demographics.age")
+    if age is None:
+        return []
+    for m in _NUM_AGE.finditer(text):
+        stated = number(m.group(1))
+        sentence = text[m.start() : text.find(".", m.end()) if "." in text[m.end() :] else len(text)]
+        if stated is not None and stated > int(age) + 1 and not set(words(sentence.lower())) & _FUTURE_WORDS:
+            return [
+                Finding(
+                    EXPERT,
+                    "attribute_contradiction",
+                    f"the text says {m.group(0).strip(' ,;')!r}; the persona is {age}",
+                    "demographics.age",
+                )
+            ]
+    return []
+
+
+def _short(value: Any) -> str:
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,74 @@
+"""The surface expert: failures visible in the text itself, whatever the persona.
+
+Finding codes (all errors):
+  wrong_language  text in another language than the run's: the whole text, or a sentence of at
+                  least `MIN_SENTENCE_WORDS` words, that py3langid (a language-identification
+                  model shipped in its wheel) gives to another language with probability >=
+                  `OTHER_LANGUAGE_P`, or in which the run's language gets < `RUN_LANGUAGE_FLOOR`
+                  (romanised Hindi, say, which no label fits well)
+  placeholder     template slots left in: {occupation}, [number], <name>, ___
+  person_drift    the narrative speaks as "I"/"we" or to "you" outside quotes (it must be in the
+                  third person)
+Thresholds: see the constants; calibrated on tests/fixtures/critic_eval/*_dev.yaml only.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pipelines.critique.base import ExpertResult, Finding
+from pipelines.critique.text import words
+
+EXPERT = "surface"
+MIN_SENTENCE_WORDS = 6
+OTHER_LANGUAGE_P = 0.9
+RUN_LANGUAGE_FLOOR = 0.02
+FIRST_PERSON_LIMIT = 2  # first/second-person words outside quotes before it counts as drift
+_PLACEHOLDER = re.compile(r"\{[^{}\n]{1,40}\}|\[[^\[\]\n]{1,40}\]|<[A-Za-z_ ]{2,30}>|_{3,}")
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|'[^'\n]{0,200}'(?=\W|$)")
+_FIRST_SECOND = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our", "ours", "you", "your", "yours"})
+_SENTENCES = re.compile(r"(?<=[.!?])\s+")
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
+
+
+def language_of(text: str, language: str) -> tuple[str, float, float]:
+    """(most likely language, its probability, the probability of `language`)."""
+    ranked = _identifier().rank(text)
+    best, p = ranked[0]
+    own = next((q for lang, q in ranked if lang == language), 0.0)
+    return best, float(p), float(own)
+
+
+def _foreign(text: str, language: str) -> str | None:
+    best, p, own = language_of(text, language)
+    if best != language and (p >= OTHER_LANGUAGE_P or own < RUN_LANGUAGE_FLOOR):
+        return best
+    return None
+
+
+def surface(text: str, language: str = "en", person: bool = True) -> ExpertResult:
+    """Language, placeholders and (with `person`, for third-person narratives) person drift."""
+    findings: list[Finding] = []
+    whole = _foreign(text, language)
+    if whole:
+        findings.append(Finding(EXPERT, "wrong_language", f"the text reads as {whole!r}, not {language!r}"))
+    else:
+        for sentence in _SENTENCES.split(text):
+            if len(words(sentence)) >= MIN_SENTENCE_WORDS and (lang := _foreign(sentence, language)):
+                findings.append(Finding(EXPERT, "wrong_language", f"a sentence reads as {lang!r}: {sentence[:80]!r}"))
+                break
+    m = _PLACEHOLDER.search(text)
+    if m:
+        findings.append(Finding(EXPERT, "placeholder", f"template slot left in: {m.group(0)!r}"))
+    unquoted = _QUOTED.sub(" ", text)
+    drift = [w for w in words(unquoted) if w.lower() in _FIRST_SECOND] if person else []
+    if len(drift) >= FIRST_PERSON_LIMIT:
+        findings.append(Finding(EXPERT, "person_drift", f"speaks in the first or second person: {drift[:4]}"))
+    return ExpertResult(EXPERT, 0.0 if findings else 1.0, tuple(findings))

@@ -1,0 +1,108 @@
+"""The claims expert (every sampled attribute checked against its taxonomy domain) and the
+surface expert (language, placeholders, person drift), on realistic sentences and near misses."""
+
+import pytest
+
+from pipelines.common.facts import FACT_PATHS
+from pipelines.common.settings import CriticSettings
+from pipelines.critique.narrative import judge
+from pipelines.critique.narrative.claims import claims
+from pipelines.critique.narrative.surface import surface
+from pipelines.persona.task import taxonomy_claim_book
+from pipelines.taxonomy import load_taxonomy
+from tests.conftest import REPO
+
+BOOK = taxonomy_claim_book(load_taxonomy([REPO / "taxonomy" / "base.yaml"]))
+ATTRS = {
+    "identity.name": "Carmen Ruiz",
+    "demographics.age": 67,
+    "demographics.gender": "Female",
+    "location.residence.city": "Seville",
+    "location.residence.country": "Spain",
+    "household.marital_status": "Widowed",
+    "household.children": 2,
+    "work.employment.status": "retired",
+    "work.employment.occupation": "Retired teacher",
+    "education.level": "Bachelor's degree",
+    "health.lifestyle.smoking": "never smoked",
+    "communication.languages.native": "Spanish",
+    "values.religion": "Catholic",
+    "interests.hobbies": ["gardening", "football"],
+    "personality.traits": ["warm", "stubborn"],
+}
+
+
+def errors(text, attrs=ATTRS):
+    return {(f.code, f.attribute) for f in claims(text, attrs, BOOK).findings if f.severity == "error"}
+
+
+@pytest.mark.parametrize(
+    ("text", "attribute"),
+    [
+        ("Carmen, a widow, works hard every day alongside her husband at the market.", "household.marital_status"),
+        ("At sixty-seven Carmen still works full-time at the school.", "work.employment.status"),
+        ("Every morning she smokes a pack a day on the balcony.", "health.lifestyle.smoking"),
+        ("Carmen lives in Valencia with her two cats.", "location.residence.city"),
+        ("She left school early to help her parents.", "education.level"),
+        ("Her native language is Catalan, though she speaks Spanish too.", "communication.languages.native"),
+        ("A devout Muslim, Carmen prays five times a day.", "values.religion"),
+    ],
+)
+def test_another_value_of_a_sampled_attribute_is_a_contradiction(text, attribute):
+    assert ("attribute_contradiction", attribute) in errors(text)
+
+
+def test_a_negated_hobby_is_caught():
+    assert ("hobby_negated", "interests.hobbies") in errors("Carmen has never understood football.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Her late husband loved football; Carmen still watches every Sevilla match.",
+        "Her son lives in Madrid and her daughter is married to a baker.",
+        "Her best friend smokes a pack a day, which Carmen, who never smoked, hates.",
+        "Carmen retired after thirty years of teaching and never smoked a cigarette.",
+        "She earned a bachelor's degree in history in Granada before moving to Seville.",
+        "Her retired neighbour still works full-time in his garden, she jokes.",
+        "A Catholic all her life, she goes to mass every Sunday.",
+    ],
+)
+def test_other_people_and_the_persona_s_own_values_are_not_contradictions(text):
+    assert errors(text) == set()
+
+
+def test_coverage_counts_the_prompted_facts_conveyed():
+    text = "Carmen Ruiz, 67, is a retired teacher in Seville, Spain, a warm but stubborn widow with her two children."
+    result = claims(text, ATTRS, BOOK)
+    missing = {f.attribute for f in result.findings if f.code == "fact_not_conveyed"}
+    prompted = [p for p in FACT_PATHS if ATTRS.get(p) is not None]
+    assert missing == {"interests.hobbies", "education.level"}
+    assert result.score == pytest.approx(1 - 2 / len(prompted), abs=1e-4)
+
+
+def test_surface_failures():
+    codes = lambda t: {f.code for f in surface(t).findings}  # noqa: E731
+    assert codes("Carmen Ruiz vive en Sevilla desde hace muchos años y cuida de su jardín cada mañana.") == {
+        "wrong_language"
+    }
+    assert codes("Carmen is a {occupation} who lives in [city] with her family and two dogs.") == {"placeholder"}
+    assert codes("I am Carmen and I love my garden; you would love it too.") == {"person_drift"}
+    assert codes('Carmen likes to say "I never give up" when her knees hurt in the garden.') == set()
+    assert codes("Carmen Ruiz is a retired teacher in Seville who tends her garden at dawn.") == set()
+
+
+def test_claims_and_surface_errors_reject_a_candidate_but_do_not_move_the_score():
+    good = (
+        "Carmen Ruiz is a 67-year-old retired teacher who lives in Seville. Widowed for six years, she "
+        "tends her balcony garden at dawn and never misses a Sevilla football match on the radio. Warm "
+        "with her two children and stubborn with everyone else, she still corrects the grammar of the "
+        "baker's signs."
+    )
+    critic = CriticSettings.from_config({"min_words": 20})
+    clean = judge(good, ATTRS, critic, (), BOOK)
+    assert clean.passed, clean.findings
+    broken = judge(
+        good.replace("Widowed for six years, she", "Working full-time with her husband, she"), ATTRS, critic, (), BOOK
+    )
+    assert not broken.passed and broken.score == pytest.approx(clean.score, abs=0.05)
