@@ -38,3 +38,15 @@ class ChatResponse:
 def request_seed(*parts: Any) -> int:
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def string_fields_format(name: str, keys: list[str]) -> dict[str, Any]:
+    """A structured-output `response_format`: a JSON object with exactly these string fields,
+    all required (guided decoding then writes every field, in order, and nothing else)."""
+    schema = {
+        "type": "object",
+        "properties": {k: {"type": "string"} for k in keys},
+        "required": keys,
+        "additionalProperties": False,
+    }
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from pipelines.common.chat import string_fields_format
 from pipelines.common.facts import persona_facts
 from pipelines.deep_profile.dimensions import Dimension
 
@@ -63,14 +64,7 @@ def messages(
 
 
 def response_format(items: Sequence[Dimension]) -> dict[str, Any]:
-    keys = [d.key for d in items]
-    schema = {
-        "type": "object",
-        "properties": {k: {"type": "string"} for k in keys},
-        "required": keys,
-        "additionalProperties": False,
-    }
-    return {"type": "json_schema", "json_schema": {"name": "deep_profile", "schema": schema, "strict": True}}
+    return string_fields_format("deep_profile", [d.key for d in items])
 
 
 def _norm(key: str) -> str:

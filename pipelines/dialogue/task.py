@@ -22,7 +22,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.ml.inference.base import PredictionResult
 
-from pipelines.common.chat import ChatRequest, ChatResponse, request_seed
+from pipelines.common.chat import ChatRequest, ChatResponse, request_seed, string_fields_format
 from pipelines.common.facts import mask_names
 from pipelines.common.settings import DialogueCriticSettings, GenerationSettings
 from pipelines.critique.base import Verdict, critique_in_order
@@ -69,14 +69,7 @@ class DialogueTask(OneCallPerRound):
         """Structured output: one required string per turn, named after its number and speaker, so
         guided decoding writes exactly `turns` alternating turns with the right labels (small
         models otherwise invent speakers or write one long monologue)."""
-        keys = self.turn_keys(spec)
-        schema = {
-            "type": "object",
-            "properties": {k: {"type": "string"} for k in keys},
-            "required": keys,
-            "additionalProperties": False,
-        }
-        return {"type": "json_schema", "json_schema": {"name": "dialogue", "schema": schema, "strict": True}}
+        return string_fields_format("dialogue", self.turn_keys(spec))
 
     def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
         state = spec.get("_gen") or {}
