@@ -106,3 +106,17 @@ def test_claims_and_surface_errors_reject_a_candidate_but_do_not_move_the_score(
         good.replace("Widowed for six years, she", "Working full-time with her husband, she"), ATTRS, critic, (), BOOK
     )
     assert not broken.passed and broken.score == pytest.approx(clean.score, abs=0.05)
+
+
+def test_failures_seen_in_a_real_run_of_the_embedded_model():
+    """Shapes taken from accepted narratives of a real `make build-dataset` run, rewritten."""
+    persona = {**ATTRS, "household.marital_status": "Married"}
+    assert ("second_name", "identity.name") in errors("Carmen Ruiz is a 67-year-old woman named 'Lucia' from Cadiz.")
+    assert ("attribute_contradiction", "household.marital_status") in errors(
+        "Carmen Ruiz is a 67-year-old woman whose husband had passed away, leaving her alone.", persona
+    )
+    codes = lambda t: {f.code for f in surface(t).findings}  # noqa: E731
+    assert "garbled" in codes("She wanted more. Fordatementalismisonewordfulforrushingthesewords")
+    assert "web_artifact" in codes("Her dreams inspire everyone around her! #DreamBig @SevillaLife")
+    assert "meta_talk" in codes("The rest remains unchanged throughout the entire passage, and these edits help.")
+    assert "person_drift" in codes("He looks sad today, but I'm sure we'll meet again someday.")

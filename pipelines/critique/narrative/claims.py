@@ -244,7 +244,7 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> ExpertResult
                     )
                 )
                 break
-    findings += subjects(text, attrs, book) + _age_in_words(text, attrs)
+    findings += subjects(text, attrs, book) + _named_otherwise(text, attrs) + _age_in_words(text, attrs)
     prompted = [p for p in book.prompted if attrs.get(p) not in (None, "", [])]
     missing = [p for p in prompted if not _conveyed(p, attrs.get(p), lowered, folded, book)]
     findings += [
@@ -308,6 +308,21 @@ def subjects(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Findi
             Finding(EXPERT, "unrelated_sentences", f"{unrelated} of {len(sentences)} sentences are about no one")
         )
     return findings
+
+
+_NAMED = re.compile(
+    r"\b(?:woman|man|person|girl|boy|lady|guy|who is|also|is)\s+(?:named|called)\s+['\"“]?([A-Z][a-zà-ÿ]+)"
+)
+
+
+def _named_otherwise(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """ "Sara Sinha is a 37-year-old woman named 'Lavina'" (a second name in the persona's own
+    introduction, a frequent small-model failure)."""
+    own = {w.lower() for w in words(str(attrs.get("identity.name") or ""))}
+    for m in _NAMED.finditer(text):
+        if m.group(1).lower() not in own:
+            return [Finding(EXPERT, "second_name", f"the persona is {m.group(0)!r}", "identity.name")]
+    return []
 
 
 def _age_in_words(text: str, attrs: Mapping[str, Any]) -> list[Finding]:

@@ -9,6 +9,9 @@ Finding codes (all errors):
   placeholder     template slots left in: {occupation}, [number], <name>, ___
   person_drift    the narrative speaks as "I"/"we" or to "you" outside quotes (it must be in the
                   third person)
+  garbled         a run-together "word" of `GARBLED_LETTERS` letters or more
+  web_artifact    hashtags or @handles
+  meta_talk       the model talking about its text ("these edits", "the passage", ...)
 Thresholds: see the constants; calibrated on tests/fixtures/critic_eval/*_dev.yaml only.
 """
 
@@ -27,7 +30,20 @@ RUN_LANGUAGE_FLOOR = 0.02
 FIRST_PERSON_LIMIT = 2  # first/second-person words outside quotes before it counts as drift
 _PLACEHOLDER = re.compile(r"\{[^{}\n]{1,40}\}|\[[^\[\]\n]{1,40}\]|<[A-Za-z_ ]{2,30}>|_{3,}")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|'[^'\n]{0,200}'(?=\W|$)")
-_FIRST_SECOND = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our", "ours", "you", "your", "yours"})
+_FIRST_SECOND = frozenset(
+    {"i", "me", "my", "mine", "myself", "we", "us", "our", "ours", "you", "your", "yours"}
+    | {"i'm", "i've", "i'll", "i'd", "we'll", "we're", "we've", "we'd", "you're", "you'll", "you've", "you'd"}
+    | {"i’m", "i’ve", "i’ll", "i’d", "we’ll", "we’re", "we’ve", "you’re", "you’ll", "you’ve"}
+)
+GARBLED_LETTERS = 25  # a "word" this long is run-together text (no English word in a narrative is)
+_WEB = re.compile(r"(?:^|\s)[#@][A-Za-z]\w{2,}")
+# the model talking about its own text instead of writing it (seen in real runs: "These edits work
+# perfectly to improve the clarity of the text", "The rest remains unchanged throughout the passage")
+_META = re.compile(
+    r"\b(?:the (?:entire |original |above |following )?(?:passage|text|paragraph)|these (?:edits|changes|revisions)|"
+    r"(?:re)?writ(?:ten|ing) (?:version|elsewhere)|previous versions?|no image attached)\b",
+    re.IGNORECASE,
+)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -67,6 +83,15 @@ def surface(text: str, language: str = "en", person: bool = True) -> ExpertResul
     m = _PLACEHOLDER.search(text)
     if m:
         findings.append(Finding(EXPERT, "placeholder", f"template slot left in: {m.group(0)!r}"))
+    long_words = [w for w in words(text) if len(w) >= GARBLED_LETTERS]
+    if long_words:
+        findings.append(Finding(EXPERT, "garbled", f"run-together text: {long_words[0][:40]!r}"))
+    m = _WEB.search(text)
+    if m:
+        findings.append(Finding(EXPERT, "web_artifact", f"a hashtag or handle: {m.group(0).strip()!r}"))
+    m = _META.search(text)
+    if m:
+        findings.append(Finding(EXPERT, "meta_talk", f"talks about the text itself: {m.group(0)!r}"))
     unquoted = _QUOTED.sub(" ", text)
     drift = [w for w in words(unquoted) if w.lower() in _FIRST_SECOND] if person else []
     if len(drift) >= FIRST_PERSON_LIMIT:
