@@ -59,9 +59,8 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext, handlers=chat_handler) -> 
     n = ctx.plan.total
     provenance = ctx.provenance()
     deep = s.deep_profile
-    task = PersonaTask(
-        s.generation, s.critic, deep.in_narrative if deep.enabled else 0, taxonomy_claim_book(ctx.taxonomy)
-    )
+    book = taxonomy_claim_book(ctx.taxonomy)  # every sampled attribute, checked by both critics
+    task = PersonaTask(s.generation, s.critic, deep.in_narrative if deep.enabled else 0, book)
 
     def generator_critic(specs, label: str, expected_total=None, exemplars=None):
         """Deep profiles first (when on), then the narratives; their rejections meet."""
@@ -97,7 +96,7 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext, handlers=chat_handler) -> 
     )
     if s.dialogues.enabled:
         kept | "Dialogues" >> Dialogues(
-            ctx.llm, s.dialogues, ctx.seed, ctx.scenarios, provenance, ctx.curation(), handlers
+            ctx.llm, s.dialogues, ctx.seed, ctx.scenarios, provenance, ctx.curation(), handlers, book
         )
 
 

@@ -207,7 +207,8 @@ def evaluate_sets(folder: str | Path, taxonomy_files: list[str]) -> dict[str, di
     def dialogue(item):
         speakers = tuple(s["attrs"] for s in item["speakers"])
         turns = parse_dialogue(item["text"], names_of(speakers))
-        return critique_dialogue(turns, speakers, dialogue_critic, int(item.get("turns") or len(turns)), [])
+        expected = int(item.get("turns") or len(turns))
+        return critique_dialogue(turns, speakers, dialogue_critic, expected, [], book(()))
 
     out = {}
     for path in sorted(Path(folder).glob("*.yaml")):

@@ -33,13 +33,14 @@ DATASETS = Datasets(
 )
 
 
-def dialogue_task(settings: DialogueSettings) -> DialogueTask:
-    """The dialogue task of `settings.mode`: turn by turn, or the whole conversation at once."""
+def dialogue_task(settings: DialogueSettings, book=None) -> DialogueTask:
+    """The dialogue task of `settings.mode`: turn by turn, or the whole conversation at once.
+    `book`: the taxonomy's claim book, for every speaker's attributes (None: not checked)."""
     gen = settings.generation()
     if settings.mode == "turns":
-        return TurnByTurnDialogueTask(gen, settings.critic, settings.turns, settings.turn_max_tokens)
+        return TurnByTurnDialogueTask(gen, settings.critic, settings.turns, settings.turn_max_tokens, book)
     return DialogueTask(
-        gen, settings.critic, settings.turns, settings.max_tokens, structured=settings.structured_output
+        gen, settings.critic, settings.turns, settings.max_tokens, structured=settings.structured_output, book=book
     )
 
 
@@ -55,8 +56,10 @@ class Dialogues(beam.PTransform):
         provenance: dict[str, Any],
         curation: Curation,
         handlers=chat_handler,
+        book=None,
     ):
         super().__init__()
+        self.book = book  # the taxonomy's claim book (pipelines.persona.task.taxonomy_claim_book)
         self.llm = llm
         self.settings = settings
         self.seed = seed
@@ -67,7 +70,7 @@ class Dialogues(beam.PTransform):
 
     def expand(self, personas):
         d = self.settings
-        task = dialogue_task(d)
+        task = dialogue_task(d, self.book)
         turn_by_turn = d.mode == "turns"
         requests = Total("dialogue turns" if turn_by_turn else "dialogues")  # first-round LLM requests
         specs = (

@@ -54,7 +54,9 @@ class DialogueTask(OneCallPerRound):
         turns: int,
         max_tokens: int,
         structured: bool = True,
+        book=None,
     ):
+        self.book = book  # the taxonomy's claim book: every speaker's attributes checked (None: off)
         self.gen = gen
         self.critic = critic
         self.turns = turns
@@ -115,7 +117,7 @@ class DialogueTask(OneCallPerRound):
         parsed = [self._turns(t, spec) for t in texts]
         return critique_in_order(
             [dialogue_text(turns, names) for turns in parsed],
-            lambda i, others: critique_dialogue(parsed[i], speakers, self.critic, self.turns, others),
+            lambda i, others: critique_dialogue(parsed[i], speakers, self.critic, self.turns, others, self.book),
             shown,
         )
 
@@ -159,8 +161,10 @@ class TurnByTurnDialogueTask(DialogueTask):
     apart over a whole conversation in one answer; one line at a time, with the label written by
     the pipeline, they can. The turns are unrolled in the Beam graph like revision rounds."""
 
-    def __init__(self, gen: GenerationSettings, critic: DialogueCriticSettings, turns: int, turn_max_tokens: int):
-        super().__init__(replace(gen, candidates=1), critic, turns, turn_max_tokens, structured=False)
+    def __init__(
+        self, gen: GenerationSettings, critic: DialogueCriticSettings, turns: int, turn_max_tokens: int, book=None
+    ):
+        super().__init__(replace(gen, candidates=1), critic, turns, turn_max_tokens, structured=False, book=book)
 
     def turn_request(self, state, turn: int, seed: int, use_prefill: bool) -> ChatRequest:
         spec, lines = state["spec"], state["lines"]

@@ -120,3 +120,15 @@ def test_failures_seen_in_a_real_run_of_the_embedded_model():
     assert "web_artifact" in codes("Her dreams inspire everyone around her! #DreamBig @SevillaLife")
     assert "meta_talk" in codes("The rest remains unchanged throughout the entire passage, and these edits help.")
     assert "person_drift" in codes("He looks sad today, but I'm sure we'll meet again someday.")
+
+
+def test_what_a_speaker_says_about_themself_is_checked_too():
+    from pipelines.critique.narrative.claims import spoken_contradictions, third_person
+
+    assert (
+        third_person("I'm a widow and my husband works late.", "Female") == "she is a widow and her husband works late."
+    )
+    said = {(f.code, f.attribute) for f in spoken_contradictions("I still work full-time, my boss says.", ATTRS, BOOK)}
+    assert said == {("attribute_contradiction", "work.employment.status")}
+    assert not spoken_contradictions("My husband would have liked you, before he passed.", ATTRS, BOOK)
+    assert not spoken_contradictions("Your husband sounds lovely. Mine was the same.", ATTRS, BOOK)

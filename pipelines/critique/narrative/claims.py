@@ -83,6 +83,7 @@ class AttributeClaims:
     about_person: bool = True
     ordered: tuple[str, ...] = ()  # values from lowest to highest, where a higher value implies the lower
     assertions: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = ()  # (phrases, values they fit)
+    context: dict[str, tuple[str, ...]] = field(default_factory=dict)  # value -> phrases marking the past
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def claim_book(domains: Mapping[str, Sequence[str]], prompted: Sequence[str] = (
                     (tuple(str(p).lower() for p in a["phrases"]), frozenset(str(v) for v in a["holds_for"]))
                     for a in spec.get("assertions") or ()
                 ),
+                {str(v): tuple(str(p).lower() for p in ps) for v, ps in (spec.get("context") or {}).items()},
             )
         )
     return ClaimBook(
@@ -136,6 +138,12 @@ def claim_book(domains: Mapping[str, Sequence[str]], prompted: Sequence[str] = (
 
 def _has(phrase: str, text: str) -> list[re.Match]:
     return list(re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text))
+
+
+def _sentence_of(text: str, m: re.Match) -> str:
+    start = max(text.rfind(". ", 0, m.start()), text.rfind("! ", 0, m.start()), text.rfind("? ", 0, m.start()), 0)
+    ends = [i for i in (text.find(". ", m.end()), text.find("! ", m.end()), text.find("? ", m.end())) if i >= 0]
+    return text[start : min(ends) if ends else len(text)]
 
 
 def _clause_prefix(text: str, start: int) -> str:
@@ -173,6 +181,8 @@ def _contradiction(text: str, lowered: str, spec: AttributeClaims, own: str, boo
                     continue  # inside the persona's own phrase ("never married" holds "married")
                 if spec.about_person and _about_someone_else(lowered, m, book, gender):
                     continue
+                if any(_has(p, _sentence_of(lowered, m)) for p in spec.context.get(own, ())):
+                    continue  # the sentence is about the past ("... before he passed")
                 evidence = text[m.start() : m.end()]
                 return Finding(
                     EXPERT,
@@ -348,3 +358,38 @@ def _age_in_words(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
 def _short(value: Any) -> str:
     text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+_FIRST_TO_THIRD = (
+    (r"\bI['’]m\b|\bI am\b", "{she} is"),
+    (r"\bI['’]ve\b|\bI have\b", "{she} has"),
+    (r"\bI['’]ll\b", "{she} will"),
+    (r"\bI['’]d\b", "{she} would"),
+    (r"\bI\b", "{she}"),
+    (r"\bmy\b", "{her}"),
+    (r"\bmine\b", "{hers}"),
+    (r"\bmyself\b", "{herself}"),
+    (r"\bme\b", "{him_her}"),
+    (r"\byour\b|\byou\b", "the other one"),
+)
+_PRONOUN_FORMS = {
+    "female": {"she": "she", "her": "her", "hers": "hers", "herself": "herself", "him_her": "her"},
+    "male": {"she": "he", "her": "his", "hers": "his", "herself": "himself", "him_her": "him"},
+}
+
+
+def third_person(turn: str, gender: str) -> str:
+    """A speaker's turn as a sentence about the speaker ("I'm a widow, my husband ..." -> "she is
+    a widow, her husband ..."), so that the claims checks read it like a narrative."""
+    forms = _PRONOUN_FORMS.get(gender.lower(), {k: "they" for k in ("she", "her", "hers", "herself", "him_her")})
+    for pattern, replacement in _FIRST_TO_THIRD:
+        turn = re.sub(pattern, replacement.format(**forms), turn, flags=re.IGNORECASE)
+    return turn
+
+
+def spoken_contradictions(turn: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Finding]:
+    """The contradictions (any sampled attribute, negated hobbies) in what a speaker says about
+    themself in one dialogue turn."""
+    text = third_person(turn, str(attrs.get("demographics.gender") or ""))
+    result = claims(text, attrs, ClaimBook(book.attributes, book.hobby_negations, book.other_people))
+    return [f for f in result.findings if f.code in ("attribute_contradiction", "hobby_negated")]
