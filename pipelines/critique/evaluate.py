@@ -17,6 +17,7 @@ import argparse
 import codecs
 import sys
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -181,10 +182,16 @@ _KINDS: dict[str, tuple[Any, Callable[..., list[dict[str, Any]]], Callable[..., 
 def evaluation_book(taxonomy_files: list[str], prompted: Iterable[str]):
     """The claim book the pipeline builds for the taxonomy (see pipelines.persona.task)."""
     from pipelines.critique.narrative.claims import claim_book
+
+    return claim_book(_domains(tuple(map(str, taxonomy_files))), tuple(prompted))
+
+
+@lru_cache(maxsize=4)
+def _domains(taxonomy_files: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     from pipelines.taxonomy import load_taxonomy
 
-    taxonomy = load_taxonomy(taxonomy_files)
-    return claim_book({a.path: a.domain() for a in taxonomy.attributes if a.type == "categorical"}, tuple(prompted))
+    taxonomy = load_taxonomy(list(taxonomy_files))
+    return {a.path: a.domain() for a in taxonomy.attributes if a.type == "categorical"}
 
 
 def evaluate_sets(folder: str | Path, taxonomy_files: list[str]) -> dict[str, dict[str, Any]]:

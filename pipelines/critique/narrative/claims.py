@@ -166,30 +166,53 @@ def _matches(text: str, phrase: str, cue: str) -> list[re.Match]:
     return list(re.finditer(rf"{cue}(?:the\s+)?(?<![\w-]){re.escape(phrase)}(?![\w-])", text))
 
 
-def _contradiction(text: str, lowered: str, spec: AttributeClaims, own: str, book: ClaimBook, gender: str):
-    own_phrases = spec.values.get(own, (own.lower(),))
-    own_phrases = (*own_phrases, *(p for ps, fits in spec.assertions if own in fits for p in ps))
-    own_spans = [(m.start(), m.end()) for p in own_phrases for m in _matches(lowered, p, spec.cue)]
-    claims = [(value, phrases) for value, phrases in spec.values.items()]
-    claims += [(" or ".join(sorted(fits)), ps) for ps, fits in spec.assertions if own not in fits]
-    for value, phrases in claims:
-        if value == own or _implied(spec, own, value):
-            continue
+_INDEX: dict[int, tuple[AttributeClaims, re.Pattern, dict[str, list[tuple[str, frozenset[str]]]]]] = {}
+
+
+def _index(spec: AttributeClaims) -> tuple[re.Pattern, dict[str, list[tuple[str, frozenset[str]]]]]:
+    """One regex over every phrase of an attribute (longest first) and, per phrase, the claims it
+    makes: (label, the values it fits). Built once per attribute and process."""
+    hit = _INDEX.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1], hit[2]
+    by_phrase: dict[str, list[tuple[str, frozenset[str]]]] = {}
+    for value, phrases in spec.values.items():
         for phrase in phrases:
-            for m in _matches(lowered, phrase, spec.cue):
-                if any(s <= m.start() and m.end() <= e for s, e in own_spans):
-                    continue  # inside the persona's own phrase ("never married" holds "married")
-                if spec.about_person and _about_someone_else(lowered, m, book, gender):
-                    continue
-                if any(_has(p, _sentence_of(lowered, m)) for p in spec.context.get(own, ())):
-                    continue  # the sentence is about the past ("... before he passed")
-                evidence = text[m.start() : m.end()]
-                return Finding(
-                    EXPERT,
-                    "attribute_contradiction",
-                    f"the text says {evidence!r} ({value}); the persona's {spec.path} is {own}",
-                    spec.path,
-                )
+            by_phrase.setdefault(phrase, []).append((value, frozenset({value})))
+    for phrases, fits in spec.assertions:
+        for phrase in phrases:
+            by_phrase.setdefault(phrase, []).append((" or ".join(sorted(fits)), fits))
+    alternation = "|".join(re.escape(p) for p in sorted(by_phrase, key=len, reverse=True))
+    pattern = re.compile(
+        rf"{spec.cue}(?:the\s+)?(?<![\w-])(?P<phrase>{alternation})(?![\w-])"
+        if spec.cue
+        else rf"(?<![\w-])(?P<phrase>{alternation})(?![\w-])"
+    )
+    _INDEX[id(spec)] = (spec, pattern, by_phrase)
+    return pattern, by_phrase
+
+
+def _contradiction(text: str, lowered: str, spec: AttributeClaims, own: str, book: ClaimBook, gender: str):
+    pattern, by_phrase = _index(spec)
+    for m in pattern.finditer(lowered):
+        phrase = m.group("phrase")
+        claims = by_phrase.get(phrase, ())
+        if any(own in fits for _, fits in claims):
+            continue  # the persona's own value (or a phrase that fits it)
+        label = next((lab for lab, fits in claims if not _implied(spec, own, lab)), None)
+        if label is None:
+            continue
+        if spec.about_person and _about_someone_else(lowered, m, book, gender):
+            continue
+        if any(_has(p, _sentence_of(lowered, m)) for p in spec.context.get(own, ())):
+            continue  # the sentence is about the past ("... before he passed")
+        evidence = text[m.start("phrase") : m.end("phrase")] if not spec.cue else text[m.start() : m.end()]
+        return Finding(
+            EXPERT,
+            "attribute_contradiction",
+            f"the text says {evidence!r} ({label}); the persona's {spec.path} is {own}",
+            spec.path,
+        )
     return None
 
 
