@@ -140,8 +140,13 @@ def _has(phrase: str, text: str) -> list[re.Match]:
     return list(re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text))
 
 
+def _sentence_start(text: str, at: int) -> int:
+    """Where the sentence holding position `at` starts (at its preceding ". ", "! " or "? ")."""
+    return max(text.rfind(". ", 0, at), text.rfind("! ", 0, at), text.rfind("? ", 0, at), 0)
+
+
 def _sentence_of(text: str, m: re.Match) -> str:
-    start = max(text.rfind(". ", 0, m.start()), text.rfind("! ", 0, m.start()), text.rfind("? ", 0, m.start()), 0)
+    start = _sentence_start(text, m.start())
     ends = [i for i in (text.find(". ", m.end()), text.find("! ", m.end()), text.find("? ", m.end())) if i >= 0]
     return text[start : min(ends) if ends else len(text)]
 
@@ -324,8 +329,7 @@ def subjects(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Findi
         if n < 2:
             continue
         first = text.find(other)
-        sentence_start = max(text.rfind(". ", 0, first), text.rfind("! ", 0, first), text.rfind("? ", 0, first), 0)
-        introduced = set(words(text[sentence_start:first].lower())[-3:])
+        introduced = set(words(text[_sentence_start(text, first) : first].lower())[-3:])
         if introduced & book.other_people:
             mentions = len(re.findall(rf"\b{re.escape(other)}\b", text))
             persona = len(re.findall(rf"\b{re.escape(first_name(str(attrs.get('identity.name') or '')))}\b", text))
