@@ -89,6 +89,10 @@ DEFAULTS: dict[str, Any] = {
             "novelty_threshold": 0.8,
         },
         "export_spc": True,
+        # Requests in flight for the dialogue stage; null: 3 x llm.concurrency in turns mode (each
+        # turn is one short single-candidate line, so more of them keep the server's batch full and
+        # a turn round needs fewer batches), llm.concurrency in whole mode.
+        "concurrency": None,
     },
     "validation": {"rules": ["rules/persona.yaml", "rules/dialogue.yaml"]},
     "dedup": {
@@ -256,6 +260,13 @@ class DialogueSettings:
     max_revisions: int
     critic: DialogueCriticSettings
     export_spc: bool
+    concurrency: int | None = None  # None: see concurrency_for
+
+    def concurrency_for(self, llm_concurrency: int) -> int:
+        """Requests in flight for the dialogue LLM calls, given the run's `llm.concurrency`."""
+        if self.concurrency is not None:
+            return self.concurrency
+        return 3 * llm_concurrency if self.mode == "turns" else llm_concurrency
 
     @classmethod
     def from_config(cls, data: dict[str, Any] | None = None) -> DialogueSettings:
@@ -274,6 +285,7 @@ class DialogueSettings:
             int(d["max_revisions"]),
             DialogueCriticSettings.from_config(d["critic"]),
             bool(d["export_spc"]),
+            None if d.get("concurrency") is None else max(1, int(d["concurrency"])),
         )
 
     def generation(self) -> GenerationSettings:

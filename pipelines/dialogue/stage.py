@@ -9,6 +9,7 @@ Keys: reads accepted PersonaRecords (`persona_id`, `persona_index`, `quota_cell`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import apache_beam as beam
@@ -81,8 +82,9 @@ class Dialogues(beam.PTransform):
             )
             | "DialogueProvenance" >> beam.Map(lambda r, prov: {**r, "provenance": prov}, self.provenance)
         )
+        llm = replace(self.llm, concurrency=d.concurrency_for(self.llm.concurrency))
         generated = specs | "DialogueGeneratorCritic" >> GeneratorCritic(
-            self.llm, task, self.seed, expected_total=requests, handlers=self.handlers
+            llm, task, self.seed, expected_total=requests, handlers=self.handlers
         )
         kept = generated | "Dialogues" >> ValidateDedupWrite(self.curation, DATASETS)
         if d.export_spc:

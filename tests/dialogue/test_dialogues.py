@@ -141,3 +141,36 @@ output: {{rows_per_shard: 10, report: false}}
     assert first["Best Generated Conversation"].splitlines()[0].startswith("User 1: ")
     assert validate.main([str(out)]) == 0
     assert json.loads((out / "manifest.json").read_text())["dialogues"]["accepted"] == len(rows)
+
+
+def test_dialogue_turns_keep_more_requests_in_flight(monkeypatch):
+    """Turn-by-turn dialogues send one short single-candidate line per request: by default three
+    times llm.concurrency are in flight, so a turn round needs fewer batches; whole-conversation
+    mode and an explicit `dialogues.concurrency` keep what they say."""
+    import apache_beam as beam
+
+    from pipelines.common.settings import DialogueSettings
+    from pipelines.dialogue import stage
+    from pipelines.generation.llm import LLMSettings
+
+    assert DialogueSettings.from_config().concurrency_for(32) == 96
+    assert DialogueSettings.from_config({"mode": "whole"}).concurrency_for(32) == 32
+    assert DialogueSettings.from_config({"concurrency": 5}).concurrency_for(32) == 5
+    with pytest.raises(ValueError):
+        DialogueSettings.from_config({"concurrency": "many"})
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def recording(llm, *args, **kwargs):
+        seen.append(llm.concurrency)
+        raise Stop
+
+    monkeypatch.setattr(stage, "GeneratorCritic", recording)
+    llm = LLMSettings(backend="openai", model="m", served_name="m", base_url="http://127.0.0.1:1/v1", concurrency=8)
+    dialogues = stage.Dialogues(llm, DialogueSettings.from_config(), 1, SCENARIOS, {}, curation=None)
+    with pytest.raises(Stop), beam.Pipeline() as p:
+        _ = p | beam.Create([]) | dialogues
+    assert seen == [24]
