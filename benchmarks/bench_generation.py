@@ -8,7 +8,8 @@ Starts one vLLM server for the embedded model, builds the first-round requests o
   - pipeline:    the `GeneratorCritic` stage in a Beam pipeline (prompting, RunInference batching,
                  critique and selection included; no revision rounds, no pilot) against the same
                  server.
-Prints generated tokens per second for both and their ratio.
+Prints generated tokens per second for both and their ratio. The pipeline goes through the local
+handler a default build uses; neither side reads or writes the answer cache.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ def specs_for(config, n: int) -> list[dict]:
     ]
 
 
+def run_pipeline(settings, specs, gen, critic, n: int) -> tuple[float, int]:
+    """The GeneratorCritic stage alone on `specs`: (seconds, completion tokens)."""
+    options = PipelineOptions([], save_main_session=False)
+    options.view_as(beam.options.pipeline_options.StandardOptions).runner = DEFAULT_RUNNER
+    t0 = time.perf_counter()
+    p = beam.Pipeline(options=options)
+    _ = p | beam.Create(specs) | GeneratorCritic(settings, PersonaTask(gen, critic), 0, n)
+    result = p.run()
+    result.wait_until_finish()
+    return time.perf_counter() - t0, _counters(result).get("llm.generate_completion_tokens", 0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", default="configs/default.yaml")
@@ -68,9 +81,10 @@ def main() -> int:
     t0 = time.perf_counter()
     endpoint = _Endpoint(embedded)  # starts the one server both sides use
     start_s = time.perf_counter() - t0
+    # No answer cache: a second run must not be answered from the first one's answers.
     settings = LLMSettings.from_config(
         {**config["llm"], "backend": "openai", "base_url": endpoint.server.base_url, "model": embedded.served_name,
-         "assistant_prefill": True}
+         "assistant_prefill": True, "cache": {"enabled": False}}
     )  # fmt: skip
     specs = specs_for(config, n)
     requests = [build_request(s, gen, 0, settings.prefill) for s in specs]
@@ -85,20 +99,9 @@ def main() -> int:
         bare_s = time.perf_counter() - t0
         bare_tokens = sum(r.completion_tokens for r in bare)
 
-        options = PipelineOptions([], save_main_session=False)
-        options.view_as(beam.options.pipeline_options.StandardOptions).runner = DEFAULT_RUNNER
-        t0 = time.perf_counter()
-        p = beam.Pipeline(options=options)
-        _ = (
-            p
-            | beam.Create(specs)
-            | GeneratorCritic(settings, PersonaTask(gen, stages.critic), 0, n)
-        )  # fmt: skip
-        result = p.run()
-        result.wait_until_finish()
-        pipe_s = time.perf_counter() - t0
-        counters = _counters(result)
-        pipe_tokens = counters.get("llm.generate_completion_tokens", 0)
+        # The pipeline side uses the worker's own server (the one started above: same process,
+        # same options) through the local handler a default build uses.
+        pipe_s, pipe_tokens = run_pipeline(replace(embedded, cache_root=None), specs, gen, stages.critic, n)
     finally:
         stop_all()
 

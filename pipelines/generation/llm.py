@@ -300,10 +300,22 @@ class _ChatCalls:
             error = "malformed response: no choices"
         return None, f"{error} after {self.settings.max_retries + 1} attempt(s)"[:500]
 
-    def _complete_batch(self, batch: Sequence[ChatRequest], endpoint: _Endpoint) -> list[PredictionResult]:
+    def _complete_batch(
+        self, batch: Sequence[ChatRequest], endpoint: _Endpoint, count_each: bool = False
+    ) -> list[PredictionResult]:
+        """The batch's answers, `concurrency` requests in flight at a time. `count_each`: the
+        progress line counts every answer as it arrives (for handlers whose batches are never
+        retried as a whole), not the whole batch when its slowest answer is in."""
         self._progress.begin()
+
+        def answer(req: ChatRequest) -> ChatResponse:
+            response = self._answer(endpoint, req)
+            if count_each:
+                self._progress.update(1, failed=1 if response.error else 0)
+            return response
+
         with ThreadPoolExecutor(max_workers=max(1, min(len(batch), self.settings.concurrency))) as pool:
-            responses = list(pool.map(lambda r: self._answer(endpoint, r), batch))
+            responses = list(pool.map(answer, batch))
         failed = sum(1 for r in responses if r.error)
         sent = [r for r in responses if not r.cached]  # tokens and requests this run paid for
         self._requests.inc(len(sent))
@@ -354,9 +366,9 @@ class ChatModelHandler(_ChatCalls, ModelHandler[ChatRequest, PredictionResult, _
         model: _Endpoint,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
-        results = self._complete_batch(batch, model)
-        self._count_done(results)
-        return results
+        # Answers never raise here (a failed request is a failed answer), so Beam never retries
+        # a batch of this handler and each answer is counted once, as it arrives.
+        return self._complete_batch(batch, model, count_each=True)
 
 
 class RemoteChatModelHandler(_ChatCalls, RemoteModelHandler[ChatRequest, PredictionResult, _Endpoint]):
