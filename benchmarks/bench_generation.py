@@ -81,10 +81,9 @@ def main() -> int:
     t0 = time.perf_counter()
     endpoint = _Endpoint(embedded)  # starts the one server both sides use
     start_s = time.perf_counter() - t0
-    # No answer cache: a second run must not be answered from the first one's answers.
     settings = LLMSettings.from_config(
         {**config["llm"], "backend": "openai", "base_url": endpoint.server.base_url, "model": embedded.served_name,
-         "assistant_prefill": True, "cache": {"enabled": False}}
+         "assistant_prefill": True}
     )  # fmt: skip
     specs = specs_for(config, n)
     requests = [build_request(s, gen, 0, settings.prefill) for s in specs]
@@ -100,7 +99,9 @@ def main() -> int:
         bare_tokens = sum(r.completion_tokens for r in bare)
 
         # The pipeline side uses the worker's own server (the one started above: same process,
-        # same options) through the local handler a default build uses.
+        # same options) through the local handler a default build uses, without the answer cache
+        # (a second run must not be answered from the first one's answers; the bare side's
+        # `_complete` never reads it).
         pipe_s, pipe_tokens = run_pipeline(replace(embedded, cache_root=None), specs, gen, stages.critic, n)
     finally:
         stop_all()
