@@ -45,12 +45,13 @@ class RunConfig:
     @property
     def content_hash(self) -> str:
         """sha256 of the resolved config, without the operational settings that cannot change the
-        data (where the endpoint is, timeouts and retries, the answer cache): a run resumed against
-        a restarted server, or with more patience, is still the same run."""
+        data (where the endpoint is, requests in flight, timeouts and retries, the answer cache): a
+        run resumed against a restarted server, or with more patience, is still the same run."""
         data = copy.deepcopy(self.data)
         for block in (data["llm"], data["critic"]["llm_judge"]["llm"]):
             for key in OPERATIONAL_LLM_KEYS:
                 block.pop(key, None)
+        data["dialogues"].pop("concurrency", None)  # requests in flight, like llm.concurrency
         if not data["deep_profile"]["enabled"]:
             data.pop("deep_profile")  # settings of a stage that is off cannot change the data
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))

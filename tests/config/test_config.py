@@ -13,6 +13,12 @@ def test_default_config_is_valid_and_hash_is_stable():
     assert load_config(overrides={"run": {"seed": 1}}).content_hash != a.content_hash
 
 
+def test_requests_in_flight_do_not_change_the_config_hash():
+    a = load_config()
+    assert load_config(overrides={"llm": {"concurrency": 5}}).content_hash == a.content_hash
+    assert load_config(overrides={"dialogues": {"concurrency": 7}}).content_hash == a.content_hash
+
+
 @pytest.mark.parametrize(
     "text, location, problem",
     [
