@@ -35,7 +35,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipelines.dedup.embed import embed_texts, load_embedder, mask_name  # noqa: E402
+from pipelines.common.embedding import embed_texts, load_embedder  # noqa: E402
+from pipelines.dedup.embed import mask_name  # noqa: E402
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 

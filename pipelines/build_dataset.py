@@ -21,6 +21,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.cli import cli_main
+from pipelines.common.embedding import SentenceEmbedder
 from pipelines.context import RunContext, parse_args, prepare_context, run_manifest
 from pipelines.deep_profile.stage import DeepProfile
 from pipelines.deep_profile.summary import summarize as summarize_deep_profiles
@@ -60,7 +61,8 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext, handlers=chat_handler) -> 
     provenance = ctx.provenance()
     deep = s.deep_profile
     book = taxonomy_claim_book(ctx.taxonomy)  # every sampled attribute, checked by both critics
-    task = PersonaTask(s.generation, s.critic, deep.in_narrative if deep.enabled else 0, book)
+    embed = SentenceEmbedder(s.dedup.embedding_model) if s.critic.grounding else None
+    task = PersonaTask(s.generation, s.critic, deep.in_narrative if deep.enabled else 0, book, embed)
 
     def generator_critic(specs, label: str, expected_total=None, exemplars=None):
         """Deep profiles first (when on), then the narratives; their rejections meet."""

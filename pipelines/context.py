@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines import __version__
+from pipelines.common.embedding import resolve_embedding_model
 from pipelines.common.settings import StageSettings
 from pipelines.config import RunConfig, judge_llm, load_config
-from pipelines.dedup.embed import resolve_embedding_model
 from pipelines.deep_profile.dimensions import Dimension, dimensions_of
 from pipelines.dialogue.pairing import Scenario, load_scenarios
 from pipelines.errors import InputError

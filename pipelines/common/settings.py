@@ -61,6 +61,9 @@ DEFAULTS: dict[str, Any] = {
         "weights": {"faithfulness": 0.4, "degeneration": 0.3, "safety": 0.2, "novelty": 0.1, "llm_judge": 0.3},
         "novelty_threshold": 0.8,
         "language": "en",  # the language narratives must be written in (ISO 639-1, py3langid's labels)
+        # Sentences checked against the persona's facts with the dedup embedding model
+        # (pipelines.critique.narrative.grounding); thresholds are calibrated for the bundled model.
+        "grounding": True,
         "llm_judge": {
             "enabled": False,
             # Overrides of the `llm` block for the judge: another backend, model or endpoint.
@@ -202,6 +205,7 @@ class CriticSettings:
     novelty_threshold: float  # similarity to a sibling or exemplar at which a text is a copy
     llm_judge: JudgeSettings
     language: str = "en"
+    grounding: bool = True  # off_persona: sentences checked against the facts with sentence embeddings
 
     @classmethod
     def from_config(cls, data: dict[str, Any] | None = None) -> CriticSettings:
@@ -215,6 +219,7 @@ class CriticSettings:
             float(d["novelty_threshold"]),
             JudgeSettings(bool(j["enabled"]), float(j["min_score"]), int(j["max_tokens"])),
             str(d["language"]),
+            bool(d["grounding"]),
         )
 
 

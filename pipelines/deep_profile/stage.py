@@ -30,7 +30,7 @@ class _Embedder:
         self.spec = spec
 
     def __call__(self):
-        from pipelines.dedup.embed import load_embedder
+        from pipelines.common.embedding import load_embedder
 
         return load_embedder(self.spec)
 

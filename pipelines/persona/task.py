@@ -14,6 +14,7 @@ from pipelines.common.settings import CriticSettings, GenerationSettings
 from pipelines.critique.base import Verdict
 from pipelines.critique.narrative import clean_text, critique_candidates, revision_instructions
 from pipelines.critique.narrative.claims import ClaimBook, claim_book
+from pipelines.critique.narrative.grounding import Embed
 from pipelines.generation.contract import OneCallPerRound
 from pipelines.persona.prompts import get_template
 from pipelines.records import PERSONA
@@ -60,12 +61,18 @@ class PersonaTask(OneCallPerRound):
     critic_ns = "critic"
 
     def __init__(
-        self, gen: GenerationSettings, critic: CriticSettings, deep_facts: int = 0, book: ClaimBook | None = None
+        self,
+        gen: GenerationSettings,
+        critic: CriticSettings,
+        deep_facts: int = 0,
+        book: ClaimBook | None = None,
+        embed: Embed | None = None,
     ):
         self.gen = gen
         self.critic = critic
         self.deep_facts = deep_facts  # deep-profile values shown with the facts (0: none)
         self.book = book  # the taxonomy's claim book: every sampled attribute checked (None: off)
+        self.embed = embed  # sentence embedder of the grounding expert (None: off)
 
     def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
         return build_request(spec, self.gen, seed, use_prefill, exemplars, self.deep_facts)
@@ -74,7 +81,7 @@ class PersonaTask(OneCallPerRound):
         return clean_text(text, finish_reason)
 
     def critique(self, texts: list[str], spec: dict[str, Any], exemplars) -> list[Verdict]:
-        return critique_candidates(texts, spec["_attrs"], self.critic, exemplars or (), self.book)
+        return critique_candidates(texts, spec["_attrs"], self.critic, exemplars or (), self.book, self.embed)
 
     def instructions(self, verdict: Verdict, spec: dict[str, Any]) -> list[str]:
         return revision_instructions(verdict, spec["_attrs"], self.critic)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from pipelines.dedup.embed import dedup_text, embed_texts, load_embedder
+from pipelines.common.embedding import embed_texts, load_embedder
+from pipelines.dedup.embed import dedup_text
 from pipelines.dedup.near_duplicates import find_duplicates, normalised_hash
 from pipelines.records import REASON_DUPLICATE_EXACT, REASON_DUPLICATE_NEAR
 

@@ -5,6 +5,7 @@ Modules (each expert's finding codes are in its docstring):
   clean          clean_text, the normalisation of a model answer
   degeneration   length, loops, prompt leftovers, truncation
   faithfulness   the text agrees with the attributes (name, age, gender, children, occupation, place)
+  grounding      the sentences are about the persona (sentence embeddings against the facts)
   safety         slurs, explicit content, stereotypes (also run on every dialogue turn)
   critic         judge (all experts, combined) and critique_candidates (siblings and exemplars)
   instructions   revision_instructions: findings rewritten as corrections

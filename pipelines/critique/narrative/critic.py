@@ -1,6 +1,6 @@
 """The narrative critic as a whole: `judge` runs every rule-based expert on one candidate
-(degeneration, faithfulness, safety, novelty, surface, and claims when the taxonomy's claim book
-is given) and combines them by the critic's weights;
+(degeneration, faithfulness, safety, novelty, surface, claims when the taxonomy's claim book is
+given, grounding when a sentence embedder is) and combines them by the critic's weights;
 `critique_candidates` judges a persona's candidates against each other and the exemplars.
 `WARNING_CODES` are the codes its experts record with severity `warning`."""
 
@@ -14,6 +14,7 @@ from pipelines.critique.base import Others, Verdict, combine, critique_in_order
 from pipelines.critique.narrative.claims import ClaimBook, claims
 from pipelines.critique.narrative.degeneration import degeneration
 from pipelines.critique.narrative.faithfulness import faithfulness
+from pipelines.critique.narrative.grounding import Embed, grounding
 from pipelines.critique.narrative.safety import safety
 from pipelines.critique.narrative.surface import surface
 from pipelines.critique.novelty import novelty
@@ -25,10 +26,16 @@ INFO_CODES = frozenset({"fact_not_conveyed"})
 
 
 def judge(
-    text: str, attrs: dict[str, Any], critic: CriticSettings, others: Others = (), book: ClaimBook | None = None
+    text: str,
+    attrs: dict[str, Any],
+    critic: CriticSettings,
+    others: Others = (),
+    book: ClaimBook | None = None,
+    embed: Embed | None = None,
 ) -> Verdict:
     """Run every rule-based expert on a candidate and combine their results. With a claim book
-    (built from the taxonomy), every sampled attribute is checked too (`claims`)."""
+    (built from the taxonomy), every sampled attribute is checked too (`claims`); with a sentence
+    embedder and `critic.grounding`, every sentence is checked against the facts (`grounding`)."""
     experts = (
         degeneration(text, critic.min_words, critic.max_words),
         faithfulness(text, attrs),
@@ -36,6 +43,7 @@ def judge(
         novelty(text, others, critic.novelty_threshold),
         surface(text, critic.language),
         *((claims(text, attrs, book),) if book is not None else ()),
+        *((grounding(text, attrs, embed),) if embed is not None and critic.grounding else ()),
     )
     return combine(experts, critic)
 
@@ -46,8 +54,9 @@ def critique_candidates(
     critic: CriticSettings,
     exemplars: Sequence[dict[str, Any]] = (),
     book: ClaimBook | None = None,
+    embed: Embed | None = None,
 ) -> list[Verdict]:
     """One verdict per candidate. Novelty compares each with the exemplars and with the earlier
     candidates that passed (see `critique_in_order`)."""
     shown = [(f"exemplar:{e['persona_id']}", e["narrative"]) for e in exemplars]
-    return critique_in_order(texts, lambda i, others: judge(texts[i], attrs, critic, others, book), shown)
+    return critique_in_order(texts, lambda i, others: judge(texts[i], attrs, critic, others, book, embed), shown)

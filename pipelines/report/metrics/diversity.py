@@ -83,7 +83,7 @@ def embedding_diversity(
 ) -> dict[str, Any]:
     """Mean pairwise cosine distance of the texts' sentence embeddings, and the share of pairs at or
     above the dedup threshold (cosine similarity), with the bundled MiniLM by default."""
-    from pipelines.dedup.embed import embed_texts, load_embedder
+    from pipelines.common.embedding import embed_texts, load_embedder
 
     model = embedder if embedder is not None else load_embedder(model_spec)
     vectors = embed_texts(model, list(texts), batch_size)

@@ -1,0 +1,77 @@
+"""The grounding expert: sentences checked against the persona's facts with sentence embeddings."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from pipelines.common.embedding import SentenceEmbedder
+from pipelines.common.settings import CriticSettings
+from pipelines.critique.narrative import judge
+from pipelines.critique.narrative.grounding import GroundingSettings, grounding
+from pipelines.critique.verdicts import load_set
+from tests.conftest import REPO
+
+SETS = REPO / "tests" / "fixtures" / "critic_eval"
+
+
+@pytest.fixture(scope="module")
+def embed():
+    return SentenceEmbedder("bundled:all-MiniLM-L6-v2")
+
+
+def _item(name, item_id):
+    return next(i for i in load_set(SETS / name) if i["id"] == item_id)
+
+
+def test_a_narrative_about_the_persona_is_grounded(embed):
+    good = next(i for i in load_set(SETS / "narratives_dev.yaml") if i["verdict"] == "accept")
+    result = grounding(good["text"], good["attrs"], embed)
+    assert result.findings == () and result.score >= 0.5  # most sentences relate to a fact
+
+
+def test_word_salad_from_the_embedded_model_is_off_persona(embed):
+    salad = _item("narratives_real_dev.yaml", "n-real-dev-026")  # the list of words
+    result = grounding(salad["text"], salad["attrs"], embed)
+    assert [f.code for f in result.findings] == ["off_persona"] and result.score < 0.34
+
+
+def test_most_sentences_unrelated_to_any_fact_is_off_persona_even_when_one_sentence_is_on_topic():
+    """A fake embedder: the first sentence matches a fact exactly, the other three match none."""
+    attrs = {"identity.name": "Ann Lee", "demographics.age": 40, "demographics.gender": "Female"}
+    text = "Ann Lee is forty. The moon sells bread. Rivers argue loudly. Chairs dream of winter."
+
+    def fake(texts):
+        """Unit vectors: the age sentence and the age fact share an axis; every other text has its own."""
+        axes: dict[str, int] = {}
+        rows = []
+        for t in texts:
+            key = "age" if ("forty" in t or t.startswith("Age")) else t
+            v = np.zeros(16, dtype=np.float32)
+            v[axes.setdefault(key, len(axes))] = 1.0
+            rows.append(v)
+        return np.stack(rows)
+
+    strict = GroundingSettings(min_mean=0.0)  # only the share of unrelated sentences decides
+    assert [f.code for f in grounding(text, attrs, fake, strict).findings] == ["off_persona"]
+    lenient = GroundingSettings(min_mean=0.0, max_unrelated_share=0.8)
+    assert grounding(text, attrs, fake, lenient).findings == ()
+
+
+def test_the_critic_runs_grounding_only_with_an_embedder_and_the_setting_on(embed):
+    salad = _item("narratives_real_dev.yaml", "n-real-dev-026")
+    on = CriticSettings.from_config()
+    off = CriticSettings.from_config({"grounding": False})
+    codes = lambda v: {f.code for f in v.findings}  # noqa: E731
+    assert "off_persona" in codes(judge(salad["text"], salad["attrs"], on, embed=embed))
+    assert "off_persona" not in codes(judge(salad["text"], salad["attrs"], off, embed=embed))
+    assert "off_persona" not in codes(judge(salad["text"], salad["attrs"], on))
+
+
+def test_the_embedder_pickles_without_its_model_and_caches_repeated_texts(embed):
+    a = embed(["Occupation: Cleaner", "She cleans offices at night."])
+    assert a.shape == (2, 384) and np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    copy = pickle.loads(pickle.dumps(embed))
+    assert copy._cache == {} and copy.spec == embed.spec
+    assert np.allclose(copy(["She cleans offices at night."])[0], a[1], atol=1e-6)
+    assert "Occupation: Cleaner" in embed._cache
