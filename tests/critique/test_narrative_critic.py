@@ -333,3 +333,33 @@ def test_evaluate_cli_prints_a_table(capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:4] == ["code", "severity", "support", "tp"]
     assert "stereotype" in out and "accept/reject accuracy" in out
+
+
+@pytest.mark.parametrize(
+    "tail, caught",
+    [
+        ("He is also an avid basketball player.", True),  # the embedded model's pronoun switch
+        ("Her husband Tomás drives a bus. He works nights.", False),
+        ("She married Tomás last year. He works nights.", False),
+        ("Her patients trust her. She swims before dawn.", False),
+    ],
+)
+def test_a_sentence_opening_with_the_other_gender_s_pronoun_needs_someone_else_before_it(tail, caught):
+    text = "Ana Silva is a 34-year-old registered nurse in Recife. She works night shifts. " + tail
+    assert ("gender_contradiction" in codes(faithfulness(text, ATTRS))) is caught
+
+
+@pytest.mark.parametrize(
+    "sentence, caught",
+    [
+        ("Heres one more sentence that shows how much she cares.", True),  # real embedded-model output
+        ("Here's one more thing - she loves yoga.", True),
+        ("This final sentence adds to the original narrative.", True),
+        ("Her brother once served a short sentence for fraud.", False),
+    ],
+)
+def test_talk_about_the_text_s_own_sentences_is_meta_talk(sentence, caught):
+    from pipelines.critique.narrative.surface import surface
+
+    text = GOOD + " " + sentence
+    assert ("meta_talk" in codes(surface(text, "en"))) is caught

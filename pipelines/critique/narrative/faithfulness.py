@@ -36,6 +36,20 @@ _FEMALE = frozenset({"she", "her", "hers", "herself"})
 _MALE = frozenset({"he", "him", "his", "himself"})
 _THEY = frozenset({"they", "them", "their", "theirs", "themself", "themselves"})
 _PRONOUNS = {"female": (_FEMALE, _MALE), "male": (_MALE, _FEMALE)}
+# A sentence that opens with the other gender's pronoun is about the persona unless someone else
+# has been named before it: any of these words (or a capitalised name other than the persona's).
+_OTHER_PERSON = re.compile(
+    r"\b(?:husband|wife|partner|boyfriend|girlfriend|fianc[ée]e?|spouse|son|daughter|child|children|kids?|baby|"
+    r"father|mother|dad|mum|mom|parents?|brother|sister|sibling|grand(?:father|mother|son|daughter|pa|ma)|"
+    r"uncle|aunt|nephew|niece|cousin|friend|colleague|boss|manager|mentor|coach|teacher|doctor|neighbou?r|"
+    r"customer|client|patient|student|man|woman|boy|girl|guy|lady|someone|people|family|"
+    r"(?:step|in-law)\w*)s?\b",
+    re.IGNORECASE,
+)
+_OPENING_PRONOUN = {
+    "female": re.compile(r"(?:^|[.!?]\s+)(?:He|His|Him)\b"),
+    "male": re.compile(r"(?:^|[.!?]\s+)(?:She|Her)\b"),
+}
 
 
 def _contradiction(code: str, message: str, attribute: str) -> list[Finding]:
@@ -264,6 +278,10 @@ def _gender_findings(text: str, attrs: dict[str, Any]) -> list[Finding]:
         if wrong > right:
             message = f"{wrong} pronoun(s) for the other gender vs {right} matching; persona is {gender}"
             return _contradiction("gender_contradiction", message, "demographics.gender")
+        switch = _OPENING_PRONOUN[gender].search(text)
+        if switch and not _someone_else_before(text[: switch.start()], attrs):
+            message = f"a sentence opens with {switch.group(0).strip(' .!?')!r} with no one else named before it"
+            return _contradiction("gender_contradiction", message, "demographics.gender")
     elif gender == "non-binary":
         gendered = sum(t in _FEMALE or t in _MALE for t in toks)
         they = sum(t in _THEY for t in toks)
@@ -271,6 +289,21 @@ def _gender_findings(text: str, attrs: dict[str, Any]) -> list[Finding]:
             message = f"{gendered} she/he pronoun(s) vs {they} they/them; persona is non-binary"
             return _contradiction("gender_contradiction", message, "demographics.gender")
     return []
+
+
+def _someone_else_before(text: str, attrs: dict[str, Any]) -> bool:
+    """Whether `text` names a person other than the persona: a relation or role word, or a
+    capitalised word that starts no sentence and is not part of the persona's name or place."""
+    if _OTHER_PERSON.search(text):
+        return True
+    own = {w.lower() for w in str(attrs.get("identity.name") or "").split()}
+    for key in ("location.residence.city", "location.residence.country", "location.residence.region"):
+        own |= {w.lower() for w in str(attrs.get(key) or "").split()}
+    for m in re.finditer(r"[^\W\d_]+", text):
+        word, before = m.group(0), text[: m.start()].rstrip()
+        if word[0].isupper() and before and before[-1] not in ".!?\"'" and word.lower() not in own:
+            return True
+    return False
 
 
 def contradictions(text: str, attrs: dict[str, Any]) -> list[Finding]:
