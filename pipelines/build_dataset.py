@@ -31,6 +31,7 @@ from pipelines.generation.llm import chat_handler
 from pipelines.generation.loop import GeneratorCritic, SelectExemplars
 from pipelines.output.manifest import read_manifest, write_manifest
 from pipelines.output.shards import prepare_output
+from pipelines.persona.prompts import get_template
 from pipelines.persona.task import PersonaTask, taxonomy_claim_book
 from pipelines.progress import tracking
 from pipelines.records import PERSONA, REJECTED_SCHEMA, Filtered, persona_schema
@@ -60,7 +61,8 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext, handlers=chat_handler) -> 
     n = ctx.plan.total
     provenance = ctx.provenance()
     deep = s.deep_profile
-    book = taxonomy_claim_book(ctx.taxonomy)  # every sampled attribute, checked by both critics
+    # every sampled attribute, checked by both critics; coverage of the facts the prompt shows
+    book = taxonomy_claim_book(ctx.taxonomy, get_template(s.generation.prompt_template).prompted_paths)
     embed = SentenceEmbedder(s.dedup.embedding_model) if s.critic.grounding else None
     task = PersonaTask(s.generation, s.critic, deep.in_narrative if deep.enabled else 0, book, embed)
 

@@ -87,6 +87,33 @@ FACT_PATHS = (
 )
 
 
+# The attribute paths behind each label of `persona_facts`.
+FACT_LABEL_PATHS: dict[str, tuple[str, ...]] = {
+    "Name": ("identity.name",),
+    "Age": ("demographics.age",),
+    "Gender": ("demographics.gender",),
+    "Lives in": ("location.residence.city", "location.residence.country"),
+    "Occupation": ("work.employment.occupation",),
+    "Education": ("education.level",),
+    "Family": ("household.marital_status", "household.children", "household.living_with"),
+    "Personality": ("personality.traits",),
+    "Hobbies": ("interests.hobbies",),
+    "Values": ("values.core_values",),
+    "Way of talking": ("communication.style",),
+    "Health": ("health.physical.chronic_condition",),
+    "Shaped by": ("life_history.formative_events",),
+    "Goals": ("goals_and_fears.goals",),
+    "Fears": ("goals_and_fears.fears",),
+}
+
+
+def prompted_paths(labels: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The attribute paths a prompt showing the facts `labels` (all of them when empty) conveys."""
+    if not labels:
+        return FACT_PATHS
+    return tuple(p for label in labels for p in FACT_LABEL_PATHS[label])
+
+
 def first_name(name: str) -> str:
     """The first word of a full name (the name itself when it has no spaces)."""
     return name.split()[0] if name.split() else name

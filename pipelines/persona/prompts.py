@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.common.facts import NOUNS, persona_facts
+from pipelines.common.facts import NOUNS, persona_facts, prompted_paths
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,18 @@ class PromptTemplate:
     # continues them (backends that support assistant prefill). Keeps small models on the subject.
     prefill: str = ""
     target_words: int = 90
+    # The `persona_facts` labels the prompt shows (empty: all). Small models keep a handful of
+    # facts straight far better than eighteen.
+    fact_labels: tuple[str, ...] = ()
+
+    @property
+    def prompted_paths(self) -> tuple[str, ...]:
+        """The attribute paths whose facts the prompt shows (what attribute coverage counts)."""
+        return prompted_paths(self.fact_labels)
+
+    def facts(self, attrs: dict[str, Any]) -> list[tuple[str, str]]:
+        facts = persona_facts(attrs)
+        return [f for f in facts if f[0] in self.fact_labels] if self.fact_labels else facts
 
     def render_prefill(self, attrs: dict[str, Any]) -> str:
         if not self.prefill:
@@ -38,7 +50,7 @@ class PromptTemplate:
         """Few-shot examples as (facts, answer): bootstrapped exemplars from an earlier iteration
         when there are any, else the template's own hand-written example."""
         if exemplars:
-            return [(tuple(persona_facts(e["_attrs"])), e["narrative"]) for e in exemplars]
+            return [(tuple(self.facts(e["_attrs"])), e["narrative"]) for e in exemplars]
         return [(self.example_facts, self.example_answer)]
 
     def messages(
@@ -62,7 +74,7 @@ class PromptTemplate:
         out.append(
             (
                 "user",
-                self.render_facts([*persona_facts(attrs), *extra_facts])
+                self.render_facts([*self.facts(attrs), *extra_facts])
                 + "\n\n"
                 + self.instruction.format(name=name, words=words),
             )
@@ -111,6 +123,33 @@ TEMPLATES: dict[str, PromptTemplate] = {
         ),
         instruction="Write one paragraph of about {words} words about {name}.",
         prefill="{name} is a {age}-year-old {noun}",
+    ),
+    # For small models (the embedded SmolLM2-135M): seven facts, three short sentences. With the
+    # full prompt the embedded model drifts into word salad after its first sentence.
+    "persona_narrative_short_v1": PromptTemplate(
+        template_id="persona_narrative_short_v1",
+        system=(
+            "You write short, plain biographies of fictional people. Use only the facts given and "
+            "contradict none. Third person, simple sentences."
+        ),
+        example_facts=(
+            ("Name", "Lucía Romero"),
+            ("Age", "41"),
+            ("Gender", "Female (she/her)"),
+            ("Lives in", "Valencia, Spain"),
+            ("Occupation", "Registered nurse"),
+            ("Family", "Divorced, 2 children, lives with her children"),
+            ("Hobbies", "cycling and pottery"),
+        ),
+        example_answer=(
+            "Lucía Romero is a 41-year-old registered nurse in Valencia, Spain. She is divorced and "
+            "lives with her two children. On free mornings she cycles along the river, and on "
+            "Sundays she goes to a pottery class."
+        ),
+        instruction="Write three short sentences about {name}.",
+        prefill="{name} is a {age}-year-old {noun}",
+        target_words=45,
+        fact_labels=("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Hobbies"),
     ),
 }
 

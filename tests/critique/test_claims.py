@@ -46,6 +46,9 @@ def errors(text, attrs=ATTRS):
         ("She left school early to help her parents.", "education.level"),
         ("Her native language is Catalan, though she speaks Spanish too.", "communication.languages.native"),
         ("A devout Muslim, Carmen prays five times a day.", "values.religion"),
+        # the embedded model's favourite invention, for retirees, teachers and homemakers alike
+        ("Carmen is a 67-year-old woman who runs her own business selling handmade toys.", "work.employment.status"),
+        ("She owns a small business in the old town.", "work.employment.status"),
     ],
 )
 def test_another_value_of_a_sampled_attribute_is_a_contradiction(text, attribute):
@@ -66,6 +69,8 @@ def test_a_negated_hobby_is_caught():
         "She earned a bachelor's degree in history in Granada before moving to Seville.",
         "Her retired neighbour still works full-time in his garden, she jokes.",
         "A Catholic all her life, she goes to mass every Sunday.",
+        "Her son runs his own business in Madrid, and she keeps its books on Sundays.",
+        "She once dreamed of starting her own business, but teaching won.",
     ],
 )
 def test_other_people_and_the_persona_s_own_values_are_not_contradictions(text):

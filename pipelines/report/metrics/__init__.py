@@ -112,7 +112,7 @@ def compute_metrics(
             ds, embeddings=embeddings, sample=sample, seed=seed, embedding_model=embedding_model, embedder=embedder
         ),
         "critic": critic_metrics(ds),
-        "claims": attribute_claims(ds, FACT_PATHS),
+        "claims": attribute_claims(ds, prompted_facts(ds)),
         "stereotypes": stereotype_audit(ds, seed=seed, **(audit or {})),
         "dialogues": dialogue_counts(ds),
     }
@@ -120,6 +120,14 @@ def compute_metrics(
         metrics["deep_profile"] = deep_profile_metrics(ds)
     json.dumps(metrics, allow_nan=False)  # fail here, not in a consumer, if anything is not plain JSON
     return metrics
+
+
+def prompted_facts(ds) -> tuple[str, ...]:
+    """The attribute paths the run's narrative prompt showed (all facts for an unknown template)."""
+    from pipelines.persona.prompts import TEMPLATES
+
+    template = TEMPLATES.get(((ds.manifest.get("llm") or {}).get("prompt_template_id")) or "")
+    return template.prompted_paths if template is not None else FACT_PATHS
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:

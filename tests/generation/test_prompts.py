@@ -1,0 +1,65 @@
+"""Prompt templates: which facts they show, and what attribute coverage counts for them."""
+
+from pipelines.common.facts import FACT_PATHS, persona_facts
+from pipelines.persona.prompts import get_template
+from pipelines.persona.task import taxonomy_claim_book
+from pipelines.taxonomy import load_taxonomy
+from tests.conftest import REPO
+
+ATTRS = {
+    "identity.name": "Ana Silva",
+    "demographics.age": 34,
+    "demographics.gender": "Female",
+    "location.residence.city": "Recife",
+    "location.residence.country": "Brazil",
+    "work.employment.occupation": "Registered nurse",
+    "education.level": "Bachelor's degree",
+    "household.marital_status": "Married",
+    "household.children": 2,
+    "household.living_with": "partner and children",
+    "personality.traits": ["patient", "blunt"],
+    "interests.hobbies": ["swimming"],
+    "values.core_values": ["fairness"],
+}
+
+
+def _last_user(messages):
+    return [text for role, text in messages if role == "user"][-1]
+
+
+def test_the_short_template_shows_seven_facts_and_asks_for_three_sentences():
+    short = get_template("persona_narrative_short_v1")
+    prompt = _last_user(short.messages(ATTRS))
+    assert "- Occupation: Registered nurse" in prompt and "- Hobbies: swimming" in prompt
+    assert "- Family: Married, 2 children, lives with partner and children" in prompt
+    assert "Education" not in prompt and "Personality" not in prompt and "Values" not in prompt
+    assert prompt.endswith("Write three short sentences about Ana Silva.")
+    assert short.render_prefill(ATTRS) == "Ana Silva is a 34-year-old woman"
+    exemplar = {"_attrs": ATTRS, "narrative": "Ana Silva is a nurse.", "persona_id": "p-1"}
+    shot = short.messages(ATTRS, [exemplar])[1][1]  # the exemplar's facts are cut the same way
+    assert "Education" not in shot and "- Occupation: Registered nurse" in shot
+
+
+def test_the_full_template_shows_every_fact():
+    full = get_template("persona_narrative_v1")
+    prompt = _last_user(full.messages(ATTRS))
+    assert all(f"- {label}: " in prompt for label, _ in persona_facts(ATTRS))
+    assert full.prompted_paths == FACT_PATHS
+
+
+def test_coverage_counts_only_the_facts_the_template_shows():
+    short = get_template("persona_narrative_short_v1")
+    assert set(short.prompted_paths) == {
+        "identity.name",
+        "demographics.age",
+        "demographics.gender",
+        "location.residence.city",
+        "location.residence.country",
+        "work.employment.occupation",
+        "household.marital_status",
+        "household.children",
+        "household.living_with",
+        "interests.hobbies",
+    }
+    book = taxonomy_claim_book(load_taxonomy([REPO / "taxonomy" / "base.yaml"]), short.prompted_paths)
+    assert set(book.prompted) == set(short.prompted_paths)
