@@ -120,6 +120,12 @@ def test_failures_seen_in_a_real_run_of_the_embedded_model():
     assert ("attribute_contradiction", "household.marital_status") in errors(
         "Carmen Ruiz is a 67-year-old woman whose husband had passed away, leaving her alone.", persona
     )
+    assert ("attribute_contradiction", "household.marital_status") in errors(
+        "She retired last year. Her husband has recently passed away due to health issues.", persona
+    )
+    assert ("attribute_contradiction", "work.employment.status") in errors(
+        "Carmen Ruiz is a 67-year-old woman who runs a small family business called Bowls & Bites."
+    )
     codes = lambda t: {f.code for f in surface(t).findings}  # noqa: E731
     assert "garbled" in codes("She wanted more. Fordatementalismisonewordfulforrushingthesewords")
     assert "web_artifact" in codes("Her dreams inspire everyone around her! #DreamBig @SevillaLife")

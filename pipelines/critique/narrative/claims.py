@@ -171,15 +171,16 @@ def _matches(text: str, phrase: str, cue: str) -> list[re.Match]:
     return list(re.finditer(rf"{cue}(?:the\s+)?(?<![\w-]){re.escape(phrase)}(?![\w-])", text))
 
 
-_INDEX: dict[int, tuple[AttributeClaims, re.Pattern, dict[str, list[tuple[str, frozenset[str]]]]]] = {}
+_INDEX: dict[int, tuple] = {}  # id(spec) -> (spec, pattern, claims by phrase, wildcard regexes)
 
 
-def _index(spec: AttributeClaims) -> tuple[re.Pattern, dict[str, list[tuple[str, frozenset[str]]]]]:
-    """One regex over every phrase of an attribute (longest first) and, per phrase, the claims it
-    makes: (label, the values it fits). Built once per attribute and process."""
+def _index(spec: AttributeClaims):
+    """One regex over every phrase of an attribute (longest first), per phrase the claims it
+    makes: (label, the values it fits), and the regexes of the phrases with a wildcard. Built once
+    per attribute and process."""
     hit = _INDEX.get(id(spec))
     if hit is not None and hit[0] is spec:
-        return hit[1], hit[2]
+        return hit[1], hit[2], hit[3]
     by_phrase: dict[str, list[tuple[str, frozenset[str]]]] = {}
     for value, phrases in spec.values.items():
         for phrase in phrases:
@@ -187,21 +188,31 @@ def _index(spec: AttributeClaims) -> tuple[re.Pattern, dict[str, list[tuple[str,
     for phrases, fits in spec.assertions:
         for phrase in phrases:
             by_phrase.setdefault(phrase, []).append((" or ".join(sorted(fits)), fits))
-    alternation = "|".join(re.escape(p) for p in sorted(by_phrase, key=len, reverse=True))
+    alternation = "|".join(_piece(p) for p in sorted(by_phrase, key=len, reverse=True))
+    wild = {p: re.compile(_piece(p)) for p in by_phrase if WILDCARD in p}
     pattern = re.compile(
         rf"{spec.cue}(?:the\s+)?(?<![\w-])(?P<phrase>{alternation})(?![\w-])"
         if spec.cue
         else rf"(?<![\w-])(?P<phrase>{alternation})(?![\w-])"
     )
-    _INDEX[id(spec)] = (spec, pattern, by_phrase)
-    return pattern, by_phrase
+    _INDEX[id(spec)] = (spec, pattern, by_phrase, wild)
+    return pattern, by_phrase, wild
+
+
+WILDCARD = "..."  # in a lexicon phrase: up to three words ("runs a ... business")
+
+
+def _piece(phrase: str) -> str:
+    """The regex of a lexicon phrase: literal, but "..." stands for up to three words."""
+    parts = [re.escape(part.strip()) for part in phrase.split(WILDCARD)]
+    return r"(?:\s+[\w'&-]+){0,3}\s+".join(parts)
 
 
 def _contradiction(text: str, lowered: str, spec: AttributeClaims, own: str, book: ClaimBook, gender: str):
-    pattern, by_phrase = _index(spec)
+    pattern, by_phrase, wild = _index(spec)
     for m in pattern.finditer(lowered):
         phrase = m.group("phrase")
-        claims = by_phrase.get(phrase, ())
+        claims = by_phrase.get(phrase) or next((by_phrase[p] for p, rx in wild.items() if rx.fullmatch(phrase)), ())
         if any(own in fits for _, fits in claims):
             continue  # the persona's own value (or a phrase that fits it)
         label = next((lab for lab, fits in claims if not _implied(spec, own, lab)), None)
