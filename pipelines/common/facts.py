@@ -64,29 +64,6 @@ def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in facts if v not in (None, "", "None")]
 
 
-# The attribute paths `persona_facts` shows a model (the prompted facts whose coverage is measured).
-FACT_PATHS = (
-    "identity.name",
-    "demographics.age",
-    "demographics.gender",
-    "location.residence.city",
-    "location.residence.country",
-    "work.employment.occupation",
-    "education.level",
-    "household.marital_status",
-    "household.children",
-    "household.living_with",
-    "personality.traits",
-    "interests.hobbies",
-    "values.core_values",
-    "communication.style",
-    "health.physical.chronic_condition",
-    "life_history.formative_events",
-    "goals_and_fears.goals",
-    "goals_and_fears.fears",
-)
-
-
 # The attribute paths behind each label of `persona_facts`.
 FACT_LABEL_PATHS: dict[str, tuple[str, ...]] = {
     "Name": ("identity.name",),
@@ -105,6 +82,10 @@ FACT_LABEL_PATHS: dict[str, tuple[str, ...]] = {
     "Goals": ("goals_and_fears.goals",),
     "Fears": ("goals_and_fears.fears",),
 }
+
+
+# The attribute paths `persona_facts` shows a model (the prompted facts whose coverage is measured).
+FACT_PATHS = tuple(p for paths in FACT_LABEL_PATHS.values() for p in paths)
 
 
 def prompted_paths(labels: tuple[str, ...] = ()) -> tuple[str, ...]:
