@@ -31,7 +31,7 @@ def test_default_config_on_the_embedded_model(tmp_path):
     for row in personas:
         name = row["attributes"]["identity"]["name"]
         assert row["narrative"].startswith(name)  # the pipeline-written opening, continued by the model
-        assert len(row["narrative"].split()) >= 35
+        assert len(row["narrative"].split()) >= config["critic"]["min_words"]
         assert row["generation"]["model"] == "SmolLM2-135M-Instruct"
         assert row["critic"]["passed"]
         assert row["generation"]["candidates"] >= 1 and row["generation"]["llm_calls"] >= 1

@@ -42,7 +42,9 @@ taxonomy: {{files: ["{REPO}/taxonomy/base.yaml"]}}
 quotas: {{stratify_by: [demographics.age_band, demographics.gender], top_up: {{rounds: {top_up_rounds}}}}}
 llm: {{backend: openai, base_url: "{base_url}", model: fake-model, api_key_env: FAKE_LLM_KEY,
        concurrency: 8, max_retries: 3, request_timeout_s: 20}}
-critic: {{min_words: 20, max_words: 200, threshold: 0.6}}
+# grounding off: it rejects a clone (another persona's text) as off_persona before dedup, the stage
+# these clones are here to test; the golden run has it on and shows that rejection
+critic: {{min_words: 20, max_words: 200, threshold: 0.6, grounding: false}}
 output: {{rows_per_shard: 20, report_embeddings: false}}
 """,
     )

@@ -31,7 +31,9 @@ quotas:
   stratify_by: [demographics.age_band, demographics.gender]
   top_up: {{rounds: {rounds}, max_extra_fraction: {fraction}}}
 llm: {{backend: openai, base_url: "{base_url}", model: fake-model, concurrency: 8, max_retries: 1}}
-critic: {{min_words: 20, max_words: 200, threshold: 0.6}}
+# grounding off: it would reject the clones (another persona's text) as off_persona, and these
+# tests need them to reach dedup, whose losses the top-up replaces
+critic: {{min_words: 20, max_words: 200, threshold: 0.6, grounding: false}}
 output: {{report: false}}
 """,
     )
