@@ -51,6 +51,10 @@ class RunConfig:
         for block in (data["llm"], data["critic"]["llm_judge"]["llm"]):
             for key in OPERATIONAL_LLM_KEYS:
                 block.pop(key, None)
+            vllm = block.get("vllm", {})
+            vllm.pop("cpu_reserved_cores", None)  # cores for the server's thread pool, like concurrency
+            if block.get("backend") == "openai":
+                vllm.pop("dtype", None)  # no server of ours to start: the setting does not apply
         data["dialogues"].pop("concurrency", None)  # requests in flight, like llm.concurrency
         if not data["deep_profile"]["enabled"]:
             data.pop("deep_profile")  # settings of a stage that is off cannot change the data

@@ -139,6 +139,8 @@ class _Endpoint:
                 enforce_eager=v["enforce_eager"],
                 extra_args=v["extra_args"],
                 startup_timeout_s=v["startup_timeout_s"],
+                dtype=v["dtype"],
+                cpu_reserved_cores=v["cpu_reserved_cores"],
             )
             base_url = self.server.base_url
         self.client = OpenAI(

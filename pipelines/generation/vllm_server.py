@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import collections
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -28,6 +29,50 @@ _SERVERS: list[VLLMServer] = []
 _LOCK = threading.Lock()
 _SHARED: dict[tuple, VLLMServer] = {}
 _START_LOCK = threading.Lock()
+
+
+# CPU flags under which vLLM's CPU backend runs bfloat16 natively; without them (e.g. AVX2-only
+# machines) bfloat16 is emulated and about 5 times slower than float32 for the embedded model.
+_BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001 - no torch, or a broken CUDA install: not a GPU machine
+        return False
+
+
+def resolve_dtype(dtype: str, model: str, cpu_flags: set[str] | None = None, cuda: bool | None = None) -> str:
+    """`auto` -> float32 for a bfloat16 model served on a CPU without native bfloat16, else `auto`
+    (vLLM's choice: the model's own dtype). Any other value is passed through as given."""
+    if dtype != "auto":
+        return dtype
+    try:
+        with open(os.path.join(model, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return "auto"  # a hub name or no config: leave it to vLLM
+    model_dtype = config.get("dtype") or config.get("torch_dtype")
+    if model_dtype != "bfloat16":
+        return "auto"
+    if cuda if cuda is not None else _has_cuda():
+        return "auto"
+    flags = cpu_flags if cpu_flags is not None else _cpu_flags()
+    return "auto" if flags & _BF16_CPU_FLAGS else "float32"
 
 
 def _free_port() -> int:
@@ -54,11 +99,15 @@ class VLLMServer:
         enforce_eager: bool = True,
         extra_args: list[str] | None = None,
         startup_timeout_s: float = 900,
+        dtype: str = "auto",
+        cpu_reserved_cores: int | None = None,
     ):
         self.model = model
         self.served_name = served_name
         self.port = _free_port()
         self.startup_timeout_s = startup_timeout_s
+        self.dtype = resolve_dtype(dtype, model)
+        self.cpu_reserved_cores = cpu_reserved_cores
         self.args = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", model,
@@ -68,6 +117,7 @@ class VLLMServer:
             "--gpu-memory-utilization", str(gpu_memory_utilization),
             "--max-model-len", str(max_model_len),
             *(["--enforce-eager"] if enforce_eager else []),
+            *(["--dtype", self.dtype] if self.dtype != "auto" else []),
             *(extra_args or []),
         ]  # fmt: skip
         fd, self.log_path = tempfile.mkstemp(prefix="vllm-server-", suffix=".log")
@@ -86,8 +136,16 @@ class VLLMServer:
             return ""
 
     def start(self) -> VLLMServer:
-        log.info("starting vLLM server for %s on port %d (log: %s)", self.model, self.port, self.log_path)
+        log.info(
+            "starting vLLM server for %s on port %d (dtype %s; log: %s)",
+            self.model,
+            self.port,
+            self.dtype,
+            self.log_path,
+        )
         env = dict(os.environ)
+        if self.cpu_reserved_cores is not None:  # CPU backend: cores kept out of the model's thread pool
+            env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.cpu_reserved_cores)
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("HF_HUB_OFFLINE", "1")
         with open(self.log_path, "ab") as logf:

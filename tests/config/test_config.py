@@ -17,6 +17,16 @@ def test_requests_in_flight_do_not_change_the_config_hash():
     a = load_config()
     assert load_config(overrides={"llm": {"concurrency": 5}}).content_hash == a.content_hash
     assert load_config(overrides={"dialogues": {"concurrency": 7}}).content_hash == a.content_hash
+    assert load_config(overrides={"llm": {"vllm": {"cpu_reserved_cores": 0}}}).content_hash == a.content_hash
+
+
+def test_the_served_dtype_is_part_of_the_run_only_where_a_server_of_ours_runs():
+    embedded = load_config()
+    assert load_config(overrides={"llm": {"vllm": {"dtype": "float32"}}}).content_hash != embedded.content_hash
+    endpoint = {"backend": "openai", "base_url": "http://localhost:1/v1", "model": "m"}
+    a = load_config(overrides={"llm": endpoint})
+    b = load_config(overrides={"llm": {**endpoint, "vllm": {"dtype": "float32"}}})
+    assert a.content_hash == b.content_hash
 
 
 @pytest.mark.parametrize(
