@@ -41,6 +41,12 @@ bench: setup
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/calibrate_dedup.py
 	$(PY) -m pipelines.critique.evaluate tests/fixtures/critic_eval
+	$(PY) benchmarks/bench_scale.py
+
+# The whole build (N personas with dialogues) against the local test server, on the multi-process
+# direct runner and on the portable stack: wall, stage spans, personas/s, peak RSS, CPU per persona.
+bench-scale: setup
+	$(PY) benchmarks/bench_scale.py $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check pipelines tests benchmarks
