@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import time
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 
 from pipelines.cli import cli_main
 from pipelines.common.embedding import SentenceEmbedder
@@ -40,6 +41,34 @@ from pipelines.validate_dedup_write import Datasets, ValidateDedupWrite
 
 log = logging.getLogger("pipelines.build_dataset")
 DEFAULT_RUNNER = "FnApiRunner"
+# Beam's portable runner uses job_server_timeout (300 s by default) as the deadline of the whole
+# job's state stream too: a longer build fails with DEADLINE_EXCEEDED while it still runs.
+PORTABLE_JOB_TIMEOUT_S = 7 * 24 * 3600
+
+
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """The Beam options for a build: the local runner unless one is named, and on the portable
+    runner a job deadline of a week unless `--job_server_timeout` is given."""
+    options = PipelineOptions(beam_args, save_main_session=False)
+    if not options.view_as(StandardOptions).runner:
+        options.view_as(StandardOptions).runner = DEFAULT_RUNNER
+    if not any(a.startswith("--job_server_timeout") for a in beam_args):
+        portable = options.view_as(PortableOptions)
+        portable.job_server_timeout = PORTABLE_JOB_TIMEOUT_S
+        # the same timeout bounds Beam's wait for the job service: check it answers, so a wrong
+        # endpoint fails now instead of after a week
+        if portable.job_endpoint and portable.job_endpoint != "embed":
+            check_job_endpoint(portable.job_endpoint)
+    return options
+
+
+def check_job_endpoint(endpoint: str, timeout_s: float = 30.0) -> None:
+    host, _, port = endpoint.rpartition(":")
+    try:
+        with socket.create_connection((host or "localhost", int(port)), timeout=timeout_s):
+            return
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"Beam job service at --job_endpoint={endpoint} does not answer: {e}") from None
 
 
 def persona_datasets(ctx: RunContext) -> Datasets:
@@ -118,9 +147,7 @@ def run(
         return read_manifest(ctx.output)
     if args.resume and ctx.llm.cache_root is None:
         log.warning("resuming without the LLM cache: every request is sent again")
-    options = PipelineOptions(beam_args, save_main_session=False)
-    if not options.view_as(StandardOptions).runner:
-        options.view_as(StandardOptions).runner = DEFAULT_RUNNER
+    options = pipeline_options(beam_args)
     log.info(
         "building %d personas (%d quota cells) with %s [%s] into %s",
         ctx.plan.total, len(ctx.plan.cells), ctx.llm.served_name, ctx.llm.backend, ctx.output,
