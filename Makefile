@@ -7,7 +7,7 @@ CONFIG ?= configs/default.yaml
 OUTPUT ?= output/default
 ARGS   ?=
 
-.PHONY: setup build-dataset validate sample test test-fast bench lint clean
+.PHONY: setup build-dataset validate sample test test-fast bench bench-scale lint clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)

@@ -130,47 +130,12 @@ class FakeServer:
 # --- the portable stack: as tests/e2e/test_portable_runner.py starts it ----------------------------
 
 
-@contextlib.contextmanager
 def portable_stack(folder: Path):
-    """(job endpoint, worker pool endpoint, {name: log}) of a local job service and an EXTERNAL
-    worker pool on free ports, stopped with their workers on exit (the test's fixture, without
-    pytest)."""
-    from tests.e2e.test_portable_runner import START_TIMEOUT_S, _accepts, _free_port, _stop, _tail, worker_env
+    """The portable e2e test's stack (tests/portable_stack.py) with the benchmark's API key."""
+    from tests.portable_stack import portable_stack as stack
+    from tests.portable_stack import worker_env
 
-    env = worker_env({KEY_ENV: os.environ[KEY_ENV]})
-    pool_port, job_port = _free_port(), _free_port()
-    services = {
-        "worker pool": (
-            [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={pool_port}"],
-            pool_port,
-        ),
-        "job service": (
-            [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", f"--port={job_port}"],
-            job_port,
-        ),
-    }
-    started: list[subprocess.Popen] = []
-    logs: dict[str, Path] = {}
-    try:
-        for name, (cmd, port) in services.items():
-            logs[name] = folder / f"{name.replace(' ', '_')}.log"
-            with logs[name].open("wb") as out:
-                proc = subprocess.Popen(
-                    cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            started.append(proc)
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not _accepts(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the {name} did not start on port {port}; its log:\n{_tail(logs[name])}")
-                time.sleep(0.2)
-        for name, proc in zip(services, started, strict=True):
-            if proc.poll() is not None:
-                raise RuntimeError(f"the {name} exited with {proc.returncode}; its log:\n{_tail(logs[name])}")
-        yield f"localhost:{job_port}", f"localhost:{pool_port}", logs
-    finally:
-        for proc in reversed(started):
-            _stop(proc)
+    return stack(folder, worker_env({KEY_ENV: os.environ[KEY_ENV]}))
 
 
 # --- the process tree: RSS and CPU time --------------------------------------------------------------
