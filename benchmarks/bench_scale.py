@@ -17,7 +17,7 @@ dialogues), the quality report on, and a fresh LLM answer cache per runner.
 For each runner it prints: total wall time, the stage spans (from the run's own progress lines:
 first item to last item of each stage across all workers, 1 s resolution; stages overlap, as Beam
 fuses them), the manifest's pipeline wall time, personas/s, peak RSS per process (sampled every
-0.5 s with psutil, else /proc) and summed over the process tree, the non-LLM CPU per persona (CPU
+0.5 s with psutil) and summed over the process tree, the non-LLM CPU per persona (CPU
 time of the process tree minus the test server's, over the personas generated), and the accounting
 check `planned + topped_up == accepted + rejected` (exit 1 on a mismatch). Then the two runners'
 ratios. It asserts nothing on time.
@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -51,10 +53,8 @@ RUNNERS = ("direct", "portable")
 CONSOLE = open(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115 - the terminal's stderr
 RUNNER_FLAGS = {
     "direct": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
-    # + the job endpoint and the EXTERNAL pool, started below. Beam opens the job's state stream with
-    # the job_server_timeout as its deadline (300 s by default): a longer job fails in
-    # wait_until_finish with DEADLINE_EXCEEDED while it is still running, unless the deadline is long.
-    "portable": ["--runner=PortableRunner", "--job_server_timeout=86400"],
+    # + the job endpoint and the EXTERNAL pool, started below; the build sets the job's deadline
+    "portable": ["--runner=PortableRunner"],
 }
 # A persona's fault, by a hash of its name (1 in 20 each): a candidate that always states a wrong
 # age (rejected, replaced by the top-up), one fixed by revision, one where the second candidate
@@ -150,67 +150,30 @@ class Reading(NamedTuple):
 
 
 class _Proc:
-    """What the benchmark reads of one process: psutil where installed, else /proc."""
+    """What the benchmark reads of one process (psutil)."""
 
-    try:
-        import psutil as _psutil
-    except ImportError:  # pragma: no cover - psutil is not a dependency of the project
-        _psutil = None
-    TICK = os.sysconf("SC_CLK_TCK")
-    PAGE = os.sysconf("SC_PAGE_SIZE")
+    @staticmethod
+    def descendants(pid: int) -> list[int]:
+        with contextlib.suppress(psutil.Error):
+            return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+        return []
 
-    @classmethod
-    def backend(cls) -> str:
-        return "psutil" if cls._psutil else "/proc"
-
-    @classmethod
-    def descendants(cls, pid: int) -> list[int]:
-        if cls._psutil:
-            with contextlib.suppress(cls._psutil.Error):
-                return [c.pid for c in cls._psutil.Process(pid).children(recursive=True)]
-            return []
-        parent: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                    ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                    parent.setdefault(ppid, []).append(int(entry))
-        out, todo = [], list(parent.get(pid, []))
-        while todo:
-            p = todo.pop()
-            out.append(p)
-            todo.extend(parent.get(p, []))
-        return out
-
-    @classmethod
-    def read(cls, pid: int) -> Reading | None:
+    @staticmethod
+    def read(pid: int) -> Reading | None:
         """RSS, CPU times, parent and command line of a process, or None if it is gone. A zombie
         (exited, not yet reaped: the pool's SDK workers after the job) still has its CPU times, an
         RSS of 0 and no command line."""
-        if cls._psutil:
-            try:
-                p = cls._psutil.Process(pid)
-                t = p.cpu_times()
-                rss, ppid = p.memory_info().rss, p.ppid()
-            except cls._psutil.Error:
-                return None
-            try:
-                cmd = p.cmdline()
-            except cls._psutil.Error:
-                cmd = None
-            return Reading(rss, t.user + t.system, t.children_user + t.children_system, ppid, cmd)
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ppid, (utime, stime, cutime, cstime) = int(fields[1]), (int(v) for v in fields[11:15])
-            rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * cls.PAGE
-        except (OSError, ValueError, IndexError):
+            p = psutil.Process(pid)
+            t = p.cpu_times()
+            rss, ppid = p.memory_info().rss, p.ppid()
+        except psutil.Error:
             return None
         try:
-            cmd = [c for c in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0") if c]
-        except OSError:
+            cmd = p.cmdline()
+        except psutil.Error:
             cmd = None
-        return Reading(rss, (utime + stime) / cls.TICK, (cutime + cstime) / cls.TICK, ppid, cmd or None)
+        return Reading(rss, t.user + t.system, t.children_user + t.children_system, ppid, cmd or None)
 
 
 ROLES = (
@@ -524,7 +487,7 @@ def report(r: dict) -> None:
         f"LLM requests: {r['llm_requests']} in the manifest, {r['server_posts']} answered by the test server"
         f" ({', '.join(f'{k} {v}' for k, v in r['llm_by_stage'].items())})"
     )
-    print(f"peak RSS per process ({_Proc.backend()}, every {SAMPLE_S} s, {r['samples']} samples):")
+    print(f"peak RSS per process (psutil, every {SAMPLE_S} s, {r['samples']} samples):")
     for role, pid, ppid, rss in r["rss"]:
         print(f"    {role:<22} pid {pid:<8} parent {ppid:<8} {mib(rss):>10}")
     print(f"  peak RSS summed over the tree (test server excluded): {mib(r['rss_tree_peak'])}")
