@@ -143,3 +143,60 @@ def test_what_a_speaker_says_about_themself_is_checked_too():
     assert said == {("attribute_contradiction", "work.employment.status")}
     assert not spoken_contradictions("My husband would have liked you, before he passed.", ATTRS, BOOK)
     assert not spoken_contradictions("Your husband sounds lovely. Mine was the same.", ATTRS, BOOK)
+
+
+# failures read in accepted rows of a default build (narratives_real2_dev.yaml), and near misses
+@pytest.mark.parametrize(
+    ("text", "attrs", "attribute"),
+    [
+        # another career, where the persona's own job is not named
+        ("Carmen retired to her garden but has now become an avid chef in Seville.", {}, "work.employment.occupation"),
+        ("She gave her all to her career being an Indian chef.", {}, "work.employment.occupation"),
+        # a business that does not fit the persona's job, even where the job is named
+        (
+            "Carmen, a tailor, owns a fine dining restaurant in the old town.",
+            {"work.employment.occupation": "Tailor", "work.employment.status": "self-employed"},
+            "work.employment.occupation",
+        ),
+        ("Carmen loves her job at the end of every day.", {}, "work.employment.status"),
+        ("She retired to become a part-timer nurse at the clinic.", {}, "work.employment.status"),
+        ("Carmen never worked before becoming a painter.", {}, "work.employment.status"),
+        # the persona turns into "he" halfway, with no man for the pronoun to stand for
+        (
+            "Carmen loves her garden. She reads when he needs it most. His hobbies are well known.",
+            {},
+            "demographics.gender",
+        ),
+        (
+            "Carmen has been living on her own since she was eight.",
+            {"household.living_with": "partner"},
+            "household.living_with",
+        ),
+    ],
+)
+def test_real_failures_are_contradictions(text, attrs, attribute):
+    assert ("attribute_contradiction", attribute) in errors(text, {**ATTRS, **attrs})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Carmen, a retired teacher, says her son has now become a chef in Madrid.",
+        "Her daughter owns a small restaurant near the river, where Carmen helps on Sundays.",
+        "Carmen taught for thirty years and loved her job at the school before she retired.",
+        "Carmen gardens every morning. Her brother Luis visits on Sundays; he brings his dog.",
+        "Carmen met a man at the market last week; he sells oranges and his stall is always busy.",
+    ],
+)
+def test_near_misses_are_not_contradictions(text):
+    assert not {a for c, a in errors(text) if c == "attribute_contradiction"}
+
+
+def test_a_misspelt_name_in_a_quote_is_a_second_name():
+    assert ("second_name", "identity.name") in errors('"I have always loved it," said Carmin.')
+    assert not errors('"I have always loved it," said Carmen. "Me too," said Lucia.')
+
+
+def test_talk_about_the_text_is_meta_talk():
+    codes = {f.code for f in surface("Carmen lives in Seville. The rest remains unchanged.").findings}
+    assert "meta_talk" in codes

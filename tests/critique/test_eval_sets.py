@@ -8,18 +8,20 @@ import pytest
 from pipelines.critique.evaluate import evaluate_sets
 from tests.conftest import REPO
 
-# measured when the claims and surface experts were added, and (real sets) the grounding expert
+# measured when the claims and surface experts were added, then (real sets) the grounding expert and
+# the career, pronoun and quoted-name checks
 # (dev: tuned on; held-back: never)
 FLOORS = {
     "narratives_dev": {"precision": 1.0, "recall": 1.0},
     "narratives_heldout": {"precision": 0.857, "recall": 0.72},
-    "narratives_real_dev": {"precision": 1.0, "recall": 0.875},
-    "narratives_real_heldout": {"precision": 1.0, "recall": 0.666},
+    "narratives_real_dev": {"precision": 1.0, "recall": 0.9},
+    "narratives_real_heldout": {"precision": 1.0, "recall": 0.733},
+    "narratives_real2_dev": {"precision": 1.0, "recall": 0.629},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
 }
 # Real outputs of the embedded model, read one by one: how many a careful reader accepts.
-REAL_ACCEPTED = {"narratives_real_dev": 0, "narratives_real_heldout": 0}
+REAL_ACCEPTED = {"narratives_real_dev": 0, "narratives_real_heldout": 0, "narratives_real2_dev": 13}
 
 
 @pytest.fixture(scope="module")

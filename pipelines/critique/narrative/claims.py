@@ -23,7 +23,7 @@ from typing import Any
 
 from pipelines.common.facts import first_name
 from pipelines.critique.base import ExpertResult, Finding
-from pipelines.critique.lexicon import occupation_terms, read_lexicon
+from pipelines.critique.lexicon import faith_lexicon, occupation_terms, read_lexicon
 from pipelines.critique.text import NUM, fold, number, words
 
 EXPERT = "claims"
@@ -232,6 +232,49 @@ def _contradiction(text: str, lowered: str, spec: AttributeClaims, own: str, boo
     return None
 
 
+@lru_cache(maxsize=1)
+def _career_patterns() -> tuple[re.Pattern, re.Pattern, dict[str, tuple[str, ...]]]:
+    """(career phrase + occupation name, owning verb + business, business -> occupation words it fits)."""
+    doc = _lexicon()["careers"]
+    names = faith_lexicon().occupation_names
+    businesses = {str(b).lower(): tuple(str(w).lower() for w in fits) for b, fits in doc["businesses"].items()}
+    business_names = "|".join(re.escape(b) for b in sorted(businesses, key=len, reverse=True))
+    filler = r"(?:(?!(?:of|for|to|with|from|who|whose|like|and)\b)[\w'-]+\s+){0,3}?"
+    career = re.compile(rf"{doc['verbs']}{filler}(?P<occ>{names})(?![\w-])(?!['’]s)")
+    owning = re.compile(rf"{doc['owning']}{filler}(?P<biz>{business_names})(?![\w-])")
+    return career, owning, businesses
+
+
+def _careers(text: str, lowered: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Finding]:
+    """The persona given another job ("has now become an avid chef", where none of the persona's
+    own occupation words is in the text) or a business that is not theirs ("owns a fine dining
+    restaurant" for a tailor), in a clause about the persona."""
+    occupation = str(attrs.get("work.employment.occupation") or "")
+    if not occupation:
+        return []
+    groups, terms = occupation_terms(occupation)
+    # the persona's own occupation in the text: another job may be a past or second one
+    named_own = any(_has(t, lowered) for t in terms)
+    gender = str(attrs.get("demographics.gender") or "").lower()
+    career, owning, businesses = _career_patterns()
+    own = occupation.lower()
+    for m in career.finditer("" if named_own else lowered):
+        if faith_lexicon().name_to_group.get(re.sub(r"\s+", " ", m.group("occ"))) in groups:
+            continue
+        if not _about_someone_else(lowered, m, book, gender):
+            return [_career_finding(text, m, occupation)]
+    for m in owning.finditer(lowered):
+        if any(w in own for w in businesses[m.group("biz")]) or _about_someone_else(lowered, m, book, gender):
+            continue
+        return [_career_finding(text, m, occupation)]
+    return []
+
+
+def _career_finding(text: str, m: re.Match, occupation: str) -> Finding:
+    message = f"the text says {text[m.start() : m.end()]!r}; the persona is a {occupation.lower()}"
+    return Finding(EXPERT, "attribute_contradiction", message, "work.employment.occupation")
+
+
 def _implied(spec: AttributeClaims, own: str, value: str) -> bool:
     """An ordered attribute's lower value is implied by a higher one (a master's holder has a
     bachelor's), except the lowest, which denies every higher one ("left school early")."""
@@ -293,7 +336,9 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> ExpertResult
                     )
                 )
                 break
+    findings += _careers(text, lowered, attrs, book)
     findings += subjects(text, attrs, book) + _named_otherwise(text, attrs) + _age_in_words(text, attrs)
+    findings += _pronoun_switch(text, attrs, book) + _quoted_as(text, attrs)
     prompted = [p for p in book.prompted if attrs.get(p) not in (None, "", [])]
     missing = [p for p in prompted if not _conveyed(p, attrs.get(p), lowered, folded, book)]
     findings += [
@@ -371,6 +416,75 @@ def _named_otherwise(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
         if m.group(1).lower() not in own:
             return [Finding(EXPERT, "second_name", f"the persona is {m.group(0)!r}", "identity.name")]
     return []
+
+
+_OPPOSITE = {"female": frozenset({"he", "him", "his", "himself"}), "male": frozenset({"she", "her", "hers", "herself"})}
+# nouns for someone of the other gender than the persona (the persona's own, "a 23-year-old woman", are not)
+_OTHER_NOUNS = {
+    "female": frozenset({"man", "men", "boy", "guy", "gentleman", "mr", "he's"}),
+    "male": frozenset({"woman", "women", "girl", "lady", "mrs", "ms", "she's"}),
+}
+_TOKEN = re.compile(r"[A-Za-zÀ-ÿ'’-]+|[.!?]")
+PRONOUN_SWITCH_MIN = 2  # the other gender's pronouns, with no one they could stand for, before it counts
+
+
+def _pronoun_switch(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Finding]:
+    """ "Beverley ... loves her family's hobby ... when he needs it most. His hobbies ...": the
+    persona turns into the other gender halfway. Counts the other gender's pronouns that come
+    before anyone they could stand for (a relative or other person word, or a name that is not the
+    persona's)."""
+    opposite = _OPPOSITE.get(str(attrs.get("demographics.gender") or "").lower())
+    if not opposite:
+        return []
+    own_name = {w.lower() for w in words(str(attrs.get("identity.name") or ""))}
+    gender = str(attrs.get("demographics.gender") or "").lower()
+    referents = (book.other_people - {"they", "people", "everyone"}) | _OTHER_NOUNS[gender] | {"named", "called"}
+    stray, start = [], True
+    for m in _TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok in ".!?":
+            start = True
+            continue
+        low = tok.lower().rstrip("'’s") if tok.lower().endswith(("'s", "’s")) else tok.lower()
+        if low in referents or (tok[0].isupper() and not start and low not in own_name):
+            return _switch_finding(stray)
+        if low in opposite:
+            stray.append(tok)
+        start = False
+    return _switch_finding(stray)
+
+
+def _switch_finding(stray: list[str]) -> list[Finding]:
+    if len(stray) < PRONOUN_SWITCH_MIN:
+        return []
+    message = f"the persona is referred to as {', '.join(repr(w) for w in stray[:3])}"
+    return [Finding(EXPERT, "attribute_contradiction", message, "demographics.gender")]
+
+
+_SAID = re.compile(r"\bsaid\s+([A-Z][a-zà-ÿ]+)|\b([A-Z][a-zà-ÿ]+)\s+(?:said|says|explains|adds)\b")
+
+
+def _quoted_as(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """`said Amalie` in a narrative about Amalia: the persona quoted under a misspelt name."""
+    first = first_name(str(attrs.get("identity.name") or ""))
+    own = {w.lower() for w in words(str(attrs.get("identity.name") or ""))}
+    for m in _SAID.finditer(text):
+        said = m.group(1) or m.group(2)
+        if len(first) >= 4 and said.lower() not in own and _near(said.lower(), first.lower()):
+            return [Finding(EXPERT, "second_name", f"the persona is quoted as {said!r}", "identity.name")]
+    return []
+
+
+def _near(a: str, b: str) -> bool:
+    """Edit distance 1 or 2 (a misspelling, not another name)."""
+    if abs(len(a) - len(b)) > 2:
+        return False
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return 0 < row[-1] <= 2
 
 
 def _age_in_words(text: str, attrs: Mapping[str, Any]) -> list[Finding]:

@@ -41,7 +41,7 @@ _WEB = re.compile(r"(?:^|\s)[#@][A-Za-z]\w{2,}")
 # perfectly to improve the clarity of the text", "The rest remains unchanged throughout the passage")
 _META = re.compile(
     r"\b(?:the (?:entire |original |above |following )?(?:passage|text|paragraph)|these (?:edits|changes|revisions)|"
-    r"(?:re)?writ(?:ten|ing) (?:version|elsewhere)|previous versions?|no image attached|"
+    r"(?:re)?writ(?:ten|ing) (?:version|elsewhere)|previous versions?|no image attached|remains? unchanged|"
     r"here(?:'s|s| is) (?:one|another|a) (?:more |last |final )?(?:sentence|thing|fact|detail|line)|"
     r"(?:this|that|the|my|one) (?:final |last |next |first |previous |extra |more )?sentences?|"
     r"the (?:original|above|following) (?:narrative|story|biography))\b",
