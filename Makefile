@@ -39,6 +39,7 @@ bench: setup
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_dedup.py
+	$(PY) benchmarks/bench_embedding.py
 	$(PY) benchmarks/calibrate_dedup.py
 	$(PY) -m pipelines.critique.evaluate tests/fixtures/critic_eval
 	$(PY) benchmarks/bench_scale.py

@@ -1,12 +1,14 @@
 """Beam options for a build: the local runner by default, and a portable job that may run longer
 than Beam's 300-second job-server deadline."""
 
+import os
 import socket
 
 import pytest
 from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
 
-from pipelines.build_dataset import DEFAULT_RUNNER, PORTABLE_JOB_TIMEOUT_S, pipeline_options
+from pipelines.build_dataset import DEFAULT_RUNNER, PORTABLE_JOB_TIMEOUT_S, pipeline_options, shared_cores
+from pipelines.common.embedding import THREADS_ENV
 
 
 def test_the_local_runner_is_the_default():
@@ -35,3 +37,17 @@ def test_a_job_service_that_does_not_answer_fails_at_once():
         port = s.getsockname()[1]  # bound, not listening: connections are refused
         with pytest.raises(ConnectionError, match=f"--job_endpoint=localhost:{port} does not answer"):
             pipeline_options(["--runner=PortableRunner", f"--job_endpoint=localhost:{port}"])
+
+
+def test_multi_process_direct_workers_share_the_cores_for_embeddings_during_the_run(monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    options = pipeline_options(["--direct_running_mode=multi_processing", "--direct_num_workers=4"])
+    with shared_cores(options):
+        assert os.environ[THREADS_ENV] == "2"  # the workers the runner starts inherit it
+    assert THREADS_ENV not in os.environ
+    with shared_cores(pipeline_options([])):  # one in-process worker: torch's default
+        assert THREADS_ENV not in os.environ
+    monkeypatch.setenv(THREADS_ENV, "3")  # the user's choice stands
+    with shared_cores(options):
+        assert os.environ[THREADS_ENV] == "3"

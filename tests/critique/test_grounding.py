@@ -75,3 +75,23 @@ def test_the_embedder_pickles_without_its_model_and_caches_repeated_texts(embed)
     assert copy._cache == {} and copy.spec == embed.spec
     assert np.allclose(copy(["She cleans offices at night."])[0], a[1], atol=1e-6)
     assert "Occupation: Cleaner" in embed._cache
+
+
+def test_the_critics_embeddings_follow_the_precision_setting_and_agree_with_float32(monkeypatch):
+    from pipelines.common import embedding
+
+    texts = ["She works as a nurse in Porto.", "He has never smoked and walks every morning."]
+    monkeypatch.setenv(embedding.PRECISION_ENV, "float32")
+    ref = embedding.SentenceEmbedder("bundled:all-MiniLM-L6-v2")(texts)
+    monkeypatch.setenv(embedding.PRECISION_ENV, "bfloat16")
+    low = embedding.SentenceEmbedder("bundled:all-MiniLM-L6-v2")(texts)
+    assert not np.array_equal(ref, low)  # computed another way, not the float32 model again
+    assert (ref * low).sum(axis=1).min() > 0.999
+    monkeypatch.setenv(embedding.PRECISION_ENV, "auto")
+    assert embedding.embedding_precision() == ("bfloat16" if embedding.native_bfloat16() else "float32")
+    monkeypatch.setenv(embedding.PRECISION_ENV, "half")
+    with pytest.raises(ValueError, match="PERSONA_EMBED_PRECISION='half'"):
+        embedding.embedding_precision()
+    monkeypatch.setenv(embedding.THREADS_ENV, "0")
+    with pytest.raises(ValueError, match="PERSONA_EMBED_THREADS='0'"):
+        embedding.embedding_threads()

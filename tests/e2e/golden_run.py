@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from pipelines.common.embedding import PRECISION_ENV
+
 REPO = Path(__file__).resolve().parents[2]
 DATASETS = ("personas", "rejected", "dialogues", "dialogues_rejected")
 FAULTS = {0: "error400", 1: "empty", 2: "clone", 3: "clone", 4: "wrong_then_fixed", 5: "always_wrong", 6: "second_best"}
@@ -83,9 +85,19 @@ def run_golden(out: Path) -> tuple[dict, dict[str, dict[str, str]]]:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault(KEY_ENV, "sk-golden-test")
     os.environ["PERSONA_PIPELINES_LLM_CACHE"] = str(out / "llm-cache")
-    with FakeOpenAI(fault_for) as server:
-        cfg = golden_config(out, server.base_url)
-        manifest = build_dataset.run(["--config", str(cfg), "--output", str(out / "dataset"), "--overwrite"])
+    # the critic's sentence embeddings in float32 on every CPU (bfloat16 where it is native would
+    # give the same verdicts here, but the recorded hashes must not depend on the machine)
+    before = os.environ.get(PRECISION_ENV)
+    os.environ[PRECISION_ENV] = "float32"
+    try:
+        with FakeOpenAI(fault_for) as server:
+            cfg = golden_config(out, server.base_url)
+            manifest = build_dataset.run(["--config", str(cfg), "--output", str(out / "dataset"), "--overwrite"])
+    finally:
+        if before is None:
+            os.environ.pop(PRECISION_ENV, None)
+        else:
+            os.environ[PRECISION_ENV] = before
     return manifest, digests(out / "dataset")
 
 
