@@ -200,3 +200,63 @@ def test_a_misspelt_name_in_a_quote_is_a_second_name():
 def test_talk_about_the_text_is_meta_talk():
     codes = {f.code for f in surface("Carmen lives in Seville. The rest remains unchanged.").findings}
     assert "meta_talk" in codes
+
+
+GUARD = {
+    **ATTRS,
+    "identity.name": "Léo Barros",
+    "demographics.gender": "Male",
+    "demographics.age": 56,
+    "location.residence.city": "Campinas",
+    "location.residence.country": "Brazil",
+    "household.marital_status": "Married",
+    "work.employment.status": "employed",
+    "work.employment.occupation": "Security guard",
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        # forms that revision produced in a real build (the stricter critic's run)
+        (
+            "Léo lives in Campinas, Brazil's capital city, with his wife.",
+            ("attribute_contradiction", "location.residence.city"),
+        ),
+        (
+            "Léo moved to Brazil's capital, Campinas, when he was young.",
+            ("attribute_contradiction", "location.residence.city"),
+        ),
+        ("Léo runs a security service in Campinas.", ("attribute_contradiction", "work.employment.status")),
+        ("His wife, Sarah, he loves to spend time outdoors.", ("broken_sentence", None)),
+        ("His wife, Maria, is married to a long time friend named Marco.", ("broken_sentence", None)),
+    ],
+)
+def test_capitals_own_businesses_and_broken_sentences(text, found):
+    assert found in errors(text, GUARD)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Léo lives in Campinas, a few hours from Brazil's capital.",  # the capital named as somewhere else
+        "Léo lives in Campinas, the second city of São Paulo state, and visits the capital, Brasília.",
+        "Léo works for a security service in Campinas.",  # employed by one, not running it
+        "His wife, Sarah, he says, is the best cook in Campinas.",  # a parenthetical, not a broken sentence
+        "His wife, Sarah, was married to him in Campinas.",  # married to the persona
+    ],
+)
+def test_near_misses_of_capitals_businesses_and_broken_sentences(text):
+    found = errors(text, GUARD)
+    assert ("attribute_contradiction", "location.residence.city") not in found
+    assert ("attribute_contradiction", "work.employment.status") not in found
+    assert not any(code == "broken_sentence" for code, _ in found)
+
+
+def test_the_capital_itself_and_a_student_whose_education_is_over():
+    delhi = {**GUARD, "location.residence.city": "New Delhi", "location.residence.country": "India"}
+    assert not errors("Léo lives in New Delhi, India's capital city.", delhi)
+    student = {**ATTRS, "work.employment.status": "student", "work.employment.occupation": "University student"}
+    assert ("attribute_contradiction", "work.employment.status") in errors(
+        "She is back in her village after completing her education.", student
+    )
