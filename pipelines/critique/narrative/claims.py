@@ -10,9 +10,9 @@ Finding codes: attribute_contradiction (error; `attribute` is the path, the mess
 evidence; also a national capital named wrongly, "Campinas, Brazil's capital city"),
 hobby_negated (error: "has never understood football" for a football fan), broken_sentence (error:
 "His wife, Sarah, he loves ...", "his wife is married to a friend"), second_name, someone_else,
-unrelated_sentences (error; see `subjects`), and fact_not_conveyed (info, one per prompted fact the text does not convey). The expert's score is
-the attribute coverage: the share of the prompted facts conveyed. It has no weight in the critic
-score by default; its errors block.
+unrelated_sentences (error; see `subjects`), and fact_not_conveyed (info, one per prompted fact
+the text does not convey). The expert's score is the attribute coverage: the share of the prompted
+facts conveyed. It has no weight in the critic score by default; its errors block.
 """
 
 from __future__ import annotations
