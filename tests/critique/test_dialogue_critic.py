@@ -381,7 +381,7 @@ def test_children_contradiction():
         assert codes_of(anna_says(text, **{"household.children": kids})) == [], text
 
 
-def test_persona_unused_only_when_neither_persona_shows():
+def test_persona_unused_is_an_error_when_nothing_of_either_persona_comes_up():
     chat = [
         (0, "What a strange day, sunny one minute and raining the next."),
         (1, "I know! Do you think it will clear up later?"),
@@ -389,10 +389,11 @@ def test_persona_unused_only_when_neither_persona_shows():
         (1, "Then I'll buy a cheap umbrella on the way."),
     ]
     result = consistency(chat, SPEAKERS)
-    assert codes(result) == ["persona_unused"] and result.findings[0].severity == "warning"
+    assert codes(result) == ["persona_unused"] and result.findings[0].severity == "error"
     one = [*chat, (0, "I'll be fine, I walk to school in Kraków in any weather.")]
     assert codes(consistency(one, SPEAKERS)) == []
     assert consistency(one, SPEAKERS).score < consistency(GOOD, SPEAKERS).score
+    assert not critique_dialogue(chat, SPEAKERS, CRITIC, 4).passed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,7 +438,7 @@ def test_repeated_sentences_and_loops():
 FLAT = [
     (0, "The weather was grey again this morning."),
     (1, "My neighbour painted his front door green."),
-    (0, "The shop on the corner closed early."),
+    (0, "The shop near Kraków station closed early."),
     (1, "A new film opens at the cinema."),
     (0, "The trains were late all week long."),
     (1, "Someone left a bicycle by the gate."),
@@ -497,7 +498,7 @@ def test_novelty_and_verdict():
 def test_weights_threshold_and_records():
     flat = FLAT
     base = critique_dialogue(flat, SPEAKERS, CRITIC, 6)
-    assert base.passed  # warnings only: uniform_turns, no_questions, persona_unused
+    assert base.passed  # warnings only: uniform_turns, no_questions
     assert {f.severity for f in base.findings} == {"warning"}
     heavy = critique_dialogue(flat, SPEAKERS, critic(weights={"naturalness": 10}), 6)
     assert heavy.score < base.score

@@ -5,7 +5,7 @@ speaker's, for swaps). Patterns are first-person and narrow ("I'm 40", not any n
 Finding codes (* warnings): identity_swap ("I'm <the other's name>", "my name is <someone
 else>"), wrong_addressee* (calling the other by one's own or a third name), age_contradiction,
 occupation_swap (the other speaker's job), occupation_contradiction (another job),
-children_contradiction (see `children`), persona_unused* (nothing of either persona comes up)."""
+children_contradiction (see `children`), persona_unused (an error: nothing of either persona comes up)."""
 
 from __future__ import annotations
 
@@ -260,8 +260,9 @@ def consistency(turns: Sequence[Turn], speakers: Speakers) -> ExpertResult:
             f = children_finding(e, i, s, name, int(kids), text, own_groups)
             if f:
                 findings.append(f)
-    # --- is each persona in the conversation at all?
-    # Lexical and crude, so it only lowers the score for one speaker; a finding needs both missing.
+    # --- is each persona in the conversation at all? Lexical and crude ("Do you like football?"
+    # "I love it." conveys the second speaker's hobby), so a fact counts wherever it comes up; a
+    # persona that does not only lowers the score, and neither (small talk about the weather) is an error.
     folded = fold(" ".join(t for _, t in turns))
     grounded = 0
     checked = 0

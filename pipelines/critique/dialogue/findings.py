@@ -24,7 +24,6 @@ DIALOGUE_WARNING_CODES = frozenset(
         "long_turn",
         "truncated",
         "wrong_addressee",
-        "persona_unused",
         "uniform_turns",
         "no_questions",
     }
