@@ -260,3 +260,15 @@ def test_the_capital_itself_and_a_student_whose_education_is_over():
     assert ("attribute_contradiction", "work.employment.status") in errors(
         "She is back in her village after completing her education.", student
     )
+
+
+def test_a_later_age_as_a_past_event_and_running_a_practice_or_facility_for_an_employee():
+    young = {**GUARD, "demographics.age": 25}
+    assert ("attribute_contradiction", "demographics.age") in errors(
+        "Léo started a company by himself at the age of just 30.", young
+    )
+    assert not errors("Léo hopes to buy a house at the age of 30.", young)  # a plan, not a past event
+    assert not errors("Léo moved to Campinas at the age of 16.", young)
+    for text in ("Léo is running a legal practice in Campinas.", "Léo runs a care facility on the outskirts of town."):
+        assert ("attribute_contradiction", "work.employment.status") in errors(text, GUARD), text
+    assert not errors("Léo works at a care facility on the outskirts of town.", GUARD)

@@ -354,8 +354,13 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> ExpertResult
 
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _SUBJECT = re.compile(r"^[\"'“(]*([A-Z][a-zà-ÿ]+)(?:'s|’s)?\s+([a-z]+)")
-_NUM_AGE = re.compile(rf"(?:^|[,;]\s*)at\s+({NUM})\s*,", re.IGNORECASE)
-_FUTURE_WORDS = frozenset({"will", "would", "hopes", "plans", "wants", "intends", "retire", "retiring", "by", "until"})
+_NUM_AGE = re.compile(
+    rf"(?:^|[,;]\s*)at\s+({NUM})\s*,|\bat\s+the\s+(?:tender\s+|young\s+|ripe\s+)?age\s+of\s+(?:just\s+|only\s+)?({NUM})\b",
+    re.IGNORECASE,
+)
+_FUTURE_WORDS = frozenset(
+    {"will", "would", "hopes", "hope", "plans", "wants", "intends", "dreams", "retire", "retiring", "by", "until"}
+)
 
 
 def _persona_words(attrs: Mapping[str, Any]) -> set[str]:
@@ -556,14 +561,17 @@ def broken_sentences(text: str) -> list[Finding]:
 
 
 def _age_in_words(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
-    """ ", at seventy-two," / "At 72," for a younger persona (a later age cannot be a past event)."""
+    """ ", at seventy-two," / "At 72," / "at the age of just 30" for a younger persona (a later age
+    cannot be a past event)."""
     age = attrs.get("demographics.age")
     if age is None:
         return []
     for m in _NUM_AGE.finditer(text):
-        stated = number(m.group(1))
-        sentence = text[m.start() : text.find(".", m.end()) if "." in text[m.end() :] else len(text)]
-        if stated is not None and stated > int(age) + 1 and not set(words(sentence.lower())) & _FUTURE_WORDS:
+        stated = number(m.group(1) or m.group(2))
+        start = m.start() if m.group(1) else _sentence_start(text, m.start())  # "hopes to ... at the age of 30"
+        sentence = text[start : text.find(".", m.end()) if "." in text[m.end() :] else len(text)]
+        future = _FUTURE_WORDS if m.group(1) else _FUTURE_WORDS - {"by"}  # "by himself at the age of 30"
+        if stated is not None and stated > int(age) + 1 and not set(words(sentence.lower())) & future:
             return [
                 Finding(
                     EXPERT,
