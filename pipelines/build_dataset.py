@@ -11,10 +11,8 @@ This module only wires the stages; each lives in its own module (see the README'
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import socket
 import sys
 import time
@@ -24,7 +22,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions, StandardOptions
 
 from pipelines.cli import cli_main
-from pipelines.common.embedding import THREADS_ENV, SentenceEmbedder
+from pipelines.common.embedding import SentenceEmbedder, shared_cores
 from pipelines.context import RunContext, parse_args, prepare_context, run_manifest
 from pipelines.deep_profile.stage import DeepProfile
 from pipelines.deep_profile.summary import summarize as summarize_deep_profiles
@@ -62,24 +60,6 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
         if portable.job_endpoint and portable.job_endpoint != "embed":
             check_job_endpoint(portable.job_endpoint)
     return options
-
-
-@contextlib.contextmanager
-def shared_cores(options: PipelineOptions):
-    """While the pipeline runs on the multi-process direct runner, each worker process gets
-    cores / workers torch threads for embeddings (PERSONA_EMBED_THREADS, which the workers inherit)
-    unless the user set it: workers that each use every core slow each other down."""
-    direct = options.view_as(DirectOptions)
-    if direct.direct_running_mode != "multi_processing" or os.environ.get(THREADS_ENV):
-        yield
-        return
-    threads = max(1, (os.cpu_count() or 1) // max(1, int(direct.direct_num_workers or 1)))
-    log.info("embedding threads per worker process: %d (%s)", threads, THREADS_ENV)
-    os.environ[THREADS_ENV] = str(threads)
-    try:
-        yield
-    finally:
-        os.environ.pop(THREADS_ENV, None)
 
 
 def check_job_endpoint(endpoint: str, timeout_s: float = 30.0) -> None:
@@ -174,7 +154,8 @@ def run(
     )  # fmt: skip
     p = test_pipeline or beam.Pipeline(options=options)
     # one progress folder for this run (closing lines for stages without a total); embedding threads
-    with tracking(), shared_cores(options):
+    direct = options.view_as(DirectOptions)
+    with tracking(), shared_cores(direct.direct_running_mode == "multi_processing", direct.direct_num_workers or 1):
         build_pipeline(p, ctx, handlers)
         try:
             result = p.run()

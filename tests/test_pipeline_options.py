@@ -7,8 +7,8 @@ import socket
 import pytest
 from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
 
-from pipelines.build_dataset import DEFAULT_RUNNER, PORTABLE_JOB_TIMEOUT_S, pipeline_options, shared_cores
-from pipelines.common.embedding import THREADS_ENV
+from pipelines.build_dataset import DEFAULT_RUNNER, PORTABLE_JOB_TIMEOUT_S, pipeline_options
+from pipelines.common.embedding import THREADS_ENV, shared_cores
 
 
 def test_the_local_runner_is_the_default():
@@ -42,12 +42,11 @@ def test_a_job_service_that_does_not_answer_fails_at_once():
 def test_multi_process_direct_workers_share_the_cores_for_embeddings_during_the_run(monkeypatch):
     monkeypatch.delenv(THREADS_ENV, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    options = pipeline_options(["--direct_running_mode=multi_processing", "--direct_num_workers=4"])
-    with shared_cores(options):
+    with shared_cores(True, 4):
         assert os.environ[THREADS_ENV] == "2"  # the workers the runner starts inherit it
     assert THREADS_ENV not in os.environ
-    with shared_cores(pipeline_options([])):  # one in-process worker: torch's default
+    with shared_cores(False, 1):  # one in-process worker: torch's default
         assert THREADS_ENV not in os.environ
     monkeypatch.setenv(THREADS_ENV, "3")  # the user's choice stands
-    with shared_cores(options):
+    with shared_cores(True, 4):
         assert os.environ[THREADS_ENV] == "3"

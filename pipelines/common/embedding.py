@@ -18,7 +18,9 @@ inherit it):
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -27,6 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 BUNDLED_PREFIX = "bundled:"
 THREADS_ENV = "PERSONA_EMBED_THREADS"
 PRECISION_ENV = "PERSONA_EMBED_PRECISION"
@@ -63,6 +66,23 @@ def embedding_threads() -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{THREADS_ENV}={raw!r}: expected a whole number of threads >= 1")
     return int(raw)
+
+
+@contextlib.contextmanager
+def shared_cores(multi_process: bool, workers: int):
+    """While a pipeline runs on the multi-process direct runner, each of its `workers` processes
+    gets cores / workers torch threads (THREADS_ENV, which the workers inherit) unless the user set
+    it: workers that each use every core slow each other down."""
+    if not multi_process or os.environ.get(THREADS_ENV):
+        yield
+        return
+    threads = max(1, (os.cpu_count() or 1) // max(1, int(workers)))
+    log.info("embedding threads per worker process: %d (%s)", threads, THREADS_ENV)
+    os.environ[THREADS_ENV] = str(threads)
+    try:
+        yield
+    finally:
+        os.environ.pop(THREADS_ENV, None)
 
 
 def resolve_embedding_model(spec: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.common.embedding import PRECISION_ENV
 from tests.e2e.golden_run import KEY_ENV, digests, fault_for, golden_config
 from tests.portable_stack import portable_stack as local_portable_stack
 from tests.portable_stack import tail, worker_env
@@ -24,7 +25,8 @@ GOLDEN = json.loads((Path(__file__).parent / "golden_hashes.json").read_text())
 def portable_stack(tmp_path):
     """(job endpoint, worker pool endpoint, the services' logs), stopped (with their workers) on
     teardown."""
-    env = worker_env({KEY_ENV: os.environ.get(KEY_ENV, "sk-golden-test")})
+    # the workers' critic embeddings in float32, as the golden run pins them (see golden_run.py)
+    env = worker_env({KEY_ENV: os.environ.get(KEY_ENV, "sk-golden-test"), PRECISION_ENV: "float32"})
     with local_portable_stack(tmp_path, env) as stack:
         yield stack
 

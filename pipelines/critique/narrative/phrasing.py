@@ -1,0 +1,86 @@
+"""Claims in how single sentences are put, for the claims expert: the persona's city called the
+country's capital when it is not ("Campinas, Brazil's capital city"; the capitals are data in
+lexicons/claims.yaml), and sentences that fall apart about the persona's people ("His wife, Sarah,
+he loves ...", "his wife is married to a friend"), frequent in small models' prose.
+
+Finding codes: attribute_contradiction (location.residence.city), broken_sentence (error)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from pipelines.critique.base import Finding
+from pipelines.critique.lexicon import read_lexicon
+
+EXPERT = "claims"
+
+
+@lru_cache(maxsize=1)
+def _capitals() -> dict[str, tuple[str, ...]]:
+    return {
+        str(c): tuple(str(n).lower() for n in names)
+        for c, names in (read_lexicon("claims").get("capitals") or {}).items()
+    }
+
+
+@lru_cache(maxsize=4096)
+def _capital_patterns(city: str, country: str) -> tuple[re.Pattern, ...]:
+    """ "Campinas, Brazil's capital city", "Campinas, the capital of Brazil", "Brazil's capital, Campinas"."""
+    c, k = re.escape(city.lower()), re.escape(country.lower())
+    owner = rf"(?:{k}|the\s+country)(?:'s|’s)"
+    return tuple(
+        re.compile(p)
+        for p in (
+            rf"(?<![\w-]){c},?\s+(?:is\s+)?(?:the\s+)?(?:{owner}\s+|national\s+)capital\b",
+            rf"(?<![\w-]){c},?\s+(?:is\s+)?the\s+(?:national\s+)?capital(?:\s+city)?\s+of\s+(?:the\s+country|{k})\b",
+            rf"{owner}\s+capital(?:\s+city)?,?\s+{c}(?![\w-])",
+            rf"\bthe\s+capital(?:\s+city)?\s+of\s+{k},?\s+{c}(?![\w-])",
+        )
+    )
+
+
+def wrong_capital(lowered: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """The persona's city called the country's capital when it is not ("Campinas, Brazil's
+    capital city"); the capitals are data (lexicons/claims.yaml)."""
+    city = str(attrs.get("location.residence.city") or "")
+    country = str(attrs.get("location.residence.country") or "")
+    capitals = _capitals().get(country)
+    if not city or not capitals or city.lower() in capitals or city.lower() not in lowered:
+        return []
+    for pattern in _capital_patterns(city, country):
+        m = pattern.search(lowered)
+        if m:
+            message = f"the text says {m.group(0)!r}; the capital of {country} is {capitals[0].title()}"
+            return [Finding(EXPERT, "attribute_contradiction", message, "location.residence.city")]
+    return []
+
+
+_RELATIVE = (
+    r"(?:wife|husband|partner|spouse|son|daughter|mother|father|mom|mum|dad|brother|sister|friend|girlfriend|boyfriend)"
+)
+# "His wife, Sarah, he loves to ...": an apposition whose sentence starts again with the persona
+_BROKEN_APPOSITION = re.compile(
+    rf"\b(?:His|Her|Their)\s+{_RELATIVE},\s+[A-Z][a-zà-ÿ]+,\s+(?:he|she|they)\s+(?!(?:says|said|adds|added|"
+    r"explains|explained|notes|noted|recalls|recalled|thinks|believes|jokes|joked)\b)[a-z]+"
+)
+# "His wife, Maria, is married to a long time friend": the persona's spouse married to someone else
+_SPOUSE_ELSEWHERE = re.compile(
+    r"\b(?:his|her|their)\s+(?:wife|husband|spouse)\b(?:,\s+[A-Z][a-zà-ÿ]+,)?\s+(?:is|was|got)\s+married\s+to\b(?!\s+(?:him|her|them)\b)",
+    re.IGNORECASE,
+)
+
+
+def broken_sentences(text: str) -> list[Finding]:
+    """Sentences that fall apart about the persona's people, frequent in small models' prose."""
+    findings = []
+    for pattern, what in (
+        (_BROKEN_APPOSITION, "a broken sentence"),
+        (_SPOUSE_ELSEWHERE, "the spouse married to someone else"),
+    ):
+        m = pattern.search(text)
+        if m:
+            findings.append(Finding(EXPERT, "broken_sentence", f"{what}: {m.group(0)!r}"))
+    return findings
