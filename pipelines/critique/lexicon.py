@@ -27,6 +27,12 @@ def read_lexicon(name: str) -> Any:
     return yaml.safe_load((LEXICONS / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=1)
+def claims_lexicon() -> dict[str, Any]:
+    """lexicons/claims.yaml, parsed once per process (the claims expert and its sentence checks)."""
+    return read_lexicon("claims")
+
+
 @dataclass(frozen=True)
 class FaithLexicon:
     groups: dict[str, tuple[str, ...]]  # occupation group -> names

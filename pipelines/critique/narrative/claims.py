@@ -25,7 +25,7 @@ from typing import Any
 
 from pipelines.common.facts import first_name
 from pipelines.critique.base import ExpertResult, Finding
-from pipelines.critique.lexicon import faith_lexicon, occupation_terms, read_lexicon
+from pipelines.critique.lexicon import claims_lexicon, faith_lexicon, occupation_terms
 from pipelines.critique.narrative.phrasing import broken_sentences, wrong_capital
 from pipelines.critique.text import NUM, fold, number, words
 
@@ -101,15 +101,10 @@ class ClaimBook:
     _patterns: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-@lru_cache(maxsize=1)
-def _lexicon() -> dict[str, Any]:
-    return read_lexicon("claims")
-
-
 def claim_book(domains: Mapping[str, Sequence[str]], prompted: Sequence[str] = ()) -> ClaimBook:
     """The claim book for a taxonomy: `domains` maps each categorical attribute path to the values
     it can take; attributes with a `cue` in the lexicon are asserted by their values' own names."""
-    doc = _lexicon()
+    doc = claims_lexicon()
     attrs = []
     for path, spec in doc["attributes"].items():
         if path not in domains:
@@ -238,7 +233,7 @@ def _contradiction(text: str, lowered: str, spec: AttributeClaims, own: str, boo
 @lru_cache(maxsize=1)
 def _career_patterns() -> tuple[re.Pattern, re.Pattern, dict[str, tuple[str, ...]]]:
     """(career phrase + occupation name, owning verb + business, business -> occupation words it fits)."""
-    doc = _lexicon()["careers"]
+    doc = claims_lexicon()["careers"]
     names = faith_lexicon().occupation_names
     businesses = {str(b).lower(): tuple(str(w).lower() for w in fits) for b, fits in doc["businesses"].items()}
     business_names = "|".join(re.escape(b) for b in sorted(businesses, key=len, reverse=True))
@@ -362,6 +357,8 @@ _NUM_AGE = re.compile(
 _FUTURE_WORDS = frozenset(
     {"will", "would", "hopes", "hope", "plans", "wants", "intends", "dreams", "retire", "retiring", "by", "until"}
 )
+# for "at the age of 30", where the whole sentence is read: "by" there is rather "by himself"
+_PLAN_WORDS = _FUTURE_WORDS - {"by"}
 
 
 def _persona_words(attrs: Mapping[str, Any]) -> set[str]:
@@ -506,7 +503,7 @@ def _age_in_words(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
         stated = number(m.group(1) or m.group(2))
         start = m.start() if m.group(1) else _sentence_start(text, m.start())  # "hopes to ... at the age of 30"
         sentence = text[start : text.find(".", m.end()) if "." in text[m.end() :] else len(text)]
-        future = _FUTURE_WORDS if m.group(1) else _FUTURE_WORDS - {"by"}  # "by himself at the age of 30"
+        future = _FUTURE_WORDS if m.group(1) else _PLAN_WORDS
         if stated is not None and stated > int(age) + 1 and not set(words(sentence.lower())) & future:
             return [
                 Finding(

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from pipelines.critique.base import Finding
-from pipelines.critique.lexicon import read_lexicon
+from pipelines.critique.lexicon import claims_lexicon
 
 EXPERT = "claims"
 
@@ -21,8 +21,7 @@ EXPERT = "claims"
 @lru_cache(maxsize=1)
 def _capitals() -> dict[str, tuple[str, ...]]:
     return {
-        str(c): tuple(str(n).lower() for n in names)
-        for c, names in (read_lexicon("claims").get("capitals") or {}).items()
+        str(c): tuple(str(n).lower() for n in names) for c, names in (claims_lexicon().get("capitals") or {}).items()
     }
 
 
