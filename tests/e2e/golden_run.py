@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pyarrow.parquet as pq
 
@@ -87,17 +88,9 @@ def run_golden(out: Path) -> tuple[dict, dict[str, dict[str, str]]]:
     os.environ["PERSONA_PIPELINES_LLM_CACHE"] = str(out / "llm-cache")
     # the critic's sentence embeddings in float32 on every CPU (bfloat16 where it is native would
     # give the same verdicts here, but the recorded hashes must not depend on the machine)
-    before = os.environ.get(PRECISION_ENV)
-    os.environ[PRECISION_ENV] = "float32"
-    try:
-        with FakeOpenAI(fault_for) as server:
-            cfg = golden_config(out, server.base_url)
-            manifest = build_dataset.run(["--config", str(cfg), "--output", str(out / "dataset"), "--overwrite"])
-    finally:
-        if before is None:
-            os.environ.pop(PRECISION_ENV, None)
-        else:
-            os.environ[PRECISION_ENV] = before
+    with mock.patch.dict(os.environ, {PRECISION_ENV: "float32"}), FakeOpenAI(fault_for) as server:
+        cfg = golden_config(out, server.base_url)
+        manifest = build_dataset.run(["--config", str(cfg), "--output", str(out / "dataset"), "--overwrite"])
     return manifest, digests(out / "dataset")
 
 
