@@ -18,6 +18,7 @@ from pipelines.critique.narrative.grounding import Embed, grounding
 from pipelines.critique.narrative.safety import safety
 from pipelines.critique.narrative.surface import surface
 from pipelines.critique.novelty import novelty
+from pipelines.critique.vocabulary import fact_words, persona_languages
 
 # Codes recorded with severity `warning`; every other code is an error.
 WARNING_CODES = frozenset({"truncated", "place_missing", "occupation_missing"})
@@ -41,7 +42,7 @@ def judge(
         faithfulness(text, attrs),
         safety(text, attrs),
         novelty(text, others, critic.novelty_threshold),
-        surface(text, critic.language),
+        surface(text, critic.language, known=fact_words(attrs), spoken=persona_languages(attrs)),
         *((claims(text, attrs, book),) if book is not None else ()),
         *((grounding(text, attrs, embed),) if embed is not None and critic.grounding else ()),
     )

@@ -12,6 +12,8 @@ Finding codes (all errors):
   garbled         a run-together "word" of `GARBLED_LETTERS` letters or more
   web_artifact    hashtags or @handles
   meta_talk       the model talking about its text ("these edits", "the passage", ...)
+  invented_word   a word in no word list of the run's language, no gazetteer and none of the
+                  persona's facts: a misspelt place or a made-up word (pipelines/critique/vocabulary.py)
 Thresholds: see the constants; calibrated on tests/fixtures/critic_eval/*_dev.yaml only.
 """
 
@@ -22,6 +24,7 @@ from functools import lru_cache
 
 from pipelines.critique.base import ExpertResult, Finding
 from pipelines.critique.text import words
+from pipelines.critique.vocabulary import invented_words
 
 EXPERT = "surface"
 MIN_SENTENCE_WORDS = 6
@@ -72,8 +75,16 @@ def _foreign(text: str, language: str) -> str | None:
     return None
 
 
-def surface(text: str, language: str = "en", person: bool = True) -> ExpertResult:
-    """Language, placeholders and (with `person`, for third-person narratives) person drift."""
+def surface(
+    text: str,
+    language: str = "en",
+    person: bool = True,
+    known: frozenset[str] | None = None,
+    spoken: tuple[str, ...] = (),
+) -> ExpertResult:
+    """Language, placeholders, made-up words and (with `person`, for third-person narratives)
+    person drift. `known`: the persona's own words (`vocabulary.fact_words`), `spoken`: the
+    languages it speaks (`vocabulary.persona_languages`); `known` None skips the made-up words."""
     findings: list[Finding] = []
     whole = _foreign(text, language)
     if whole:
@@ -95,6 +106,9 @@ def surface(text: str, language: str = "en", person: bool = True) -> ExpertResul
     m = _META.search(text)
     if m:
         findings.append(Finding(EXPERT, "meta_talk", f"talks about the text itself: {m.group(0)!r}"))
+    invented = invented_words(text, (language, *spoken), known) if known is not None and not whole else []
+    if invented:
+        findings.append(Finding(EXPERT, "invented_word", f"{invented[0]!r} is a word no reader knows"))
     unquoted = _QUOTED.sub(" ", text)
     drift = [w for w in words(unquoted) if w.lower() in _FIRST_SECOND] if person else []
     if len(drift) >= FIRST_PERSON_LIMIT:
