@@ -7,6 +7,7 @@ Finding codes (all errors: the value is re-asked, and recorded as missing if it 
   value_copied        the dimension's own name or the prompt's wording (its instructions, its
                       worked example) given back as the value
   value_person_drift  the value speaks as "I" or to "you" (a profile value describes the persona)
+  value_chatter       an assistant's preamble instead of a value ("Sure, here are the details!")
   value_contradiction a value that contradicts a sampled core attribute (age, children,
                       occupation: the narrative critic's checks, `faithfulness.contradictions`)
   value_repeated      the same value given for `REPEAT_LIMIT` or more dimensions of the persona
@@ -39,6 +40,10 @@ _PROMPT_WORDS = re.compile(
     r"one short sentence|a value of its own|an earlier answer|crime novel|black coffee and toast|the danube)\b",
     re.I,
 )
+_CHATTER = re.compile(
+    r"^\W*(?:sure|certainly|of course|okay|ok|absolutely|here (?:is|are|you go)|as an ai|i(?:'d| would) be happy)\b",
+    re.IGNORECASE,
+)
 _FIRST_SECOND = re.compile(r"\b(?:I|I'm|I've|me|my|we|our|you|your)\b")
 
 
@@ -62,6 +67,8 @@ def value_finding(
     leaf = label.rsplit("/", 1)[-1]
     if normalised(text) in (normalised(label), normalised(leaf)) or _PROMPT_WORDS.search(text):
         return finding("value_copied", f"{label!r} repeats the prompt instead of a value: {text[:60]!r}")
+    if _CHATTER.search(text):
+        return finding("value_chatter", f"{label!r} holds an assistant's chatter, not a value: {text[:60]!r}")
     if _FIRST_SECOND.search(text):
         return finding("value_person_drift", f"{label!r} speaks as 'I' or to 'you': {text[:60]!r}")
     if len(words(text)) > MAX_WORDS:
@@ -107,6 +114,7 @@ def value_instruction(f: Finding, labels: Mapping[str, str]) -> str:
         "value_copied": f"{label}: answer it; do not repeat the item's name.",
         "value_too_long": f"{label}: keep it to one short sentence.",
         "value_person_drift": f"{label}: describe the person in the third person.",
+        "value_chatter": f"{label}: give only the value, no preamble.",
         "value_contradiction": f"{label}: keep to the facts about the person ({f.message.split(': ', 1)[-1]}).",
         "value_repeated": f"{label}: give a value of its own, different from the other items.",
     }.get(f.code, f.message)

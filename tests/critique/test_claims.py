@@ -130,6 +130,16 @@ def test_failures_seen_in_a_real_run_of_the_embedded_model():
     assert "garbled" in codes("She wanted more. Fordatementalismisonewordfulforrushingthesewords")
     assert "web_artifact" in codes("Her dreams inspire everyone around her! #DreamBig @SevillaLife")
     assert "meta_talk" in codes("The rest remains unchanged throughout the entire passage, and these edits help.")
+    # an assistant signing off, in a narrative or at the end of a dialogue's last turn; a host's
+    # "let me know if you would like more tea" is speech, not an assistant
+    assert "meta_talk" in codes("Maybe we'll meet. I hope you enjoyed this conversation! Let me know if you'd like it")
+    assert "meta_talk" in codes("Let me know if you would like a longer version of the dialogue.")
+    spoken = (
+        "I hope you like the cake, Maria.",
+        "Let me know if you would like more tea.",
+        "Would you like me to go on?",
+    )
+    assert all("meta_talk" not in codes(t) for t in spoken)
     assert "person_drift" in codes("He looks sad today, but I'm sure we'll meet again someday.")
 
 

@@ -11,7 +11,8 @@ Finding codes (all errors):
                   third person)
   garbled         a run-together "word" of `GARBLED_LETTERS` letters or more
   web_artifact    hashtags or @handles
-  meta_talk       the model talking about its text ("these edits", "the passage", ...)
+  meta_talk       the model talking about its text ("these edits", "the passage", ...) or signing
+                  off as an assistant ("I hope you enjoyed this conversation! Let me know if ...")
   invented_word   a word in no word list of the run's language, no gazetteer and none of the
                   persona's facts: a misspelt place or a made-up word (pipelines/critique/vocabulary.py)
 Thresholds: see the constants; calibrated on tests/fixtures/critic_eval/*_dev.yaml only.
@@ -47,7 +48,13 @@ _META = re.compile(
     r"(?:re)?writ(?:ten|ing) (?:version|elsewhere)|previous versions?|no image attached|remains? unchanged|"
     r"here(?:'s|s| is) (?:one|another|a) (?:more |last |final )?(?:sentence|thing|fact|detail|line)|"
     r"(?:this|that|the|my|one) (?:final |last |next |first |previous |extra |more )?sentences?|"
-    r"the (?:original|above|following) (?:narrative|story|biography))\b",
+    r"the (?:original|above|following) (?:narrative|story|biography)|"
+    # an assistant signing off ("I hope you enjoyed this conversation! Let me know if you would like
+    # it to be longer.")
+    r"i hope (?:you|this) (?:enjoy(?:ed)?|like[ds]?|found|help(?:s|ed)?) (?:this|the|my) "
+    r"(?:conversation|dialogue|narrative|description|profile|persona)|"
+    r"let me know if you(?:'d| would) like (?:it|the (?:conversation|dialogue|narrative)) to be|"
+    r"let me know if you(?:'d| would) like (?:a|another) (?:longer |shorter |new )?(?:version|conversation|dialogue))\b",
     re.IGNORECASE,
 )
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
