@@ -328,7 +328,10 @@ class FakeOpenAI:
             with self._lock:
                 self.deep_requests.append(body)
             fault = self.deep_fault_for(facts_of(body["messages"]))
-            return 200, completion(body, [deep_profile_answer(body["messages"], fault)], 1), {}
+            answer = deep_profile_answer(body["messages"], fault)
+            for stop in body.get("stop") or ():  # the answer ends where a stop sequence starts
+                answer = answer.split(stop, 1)[0]
+            return 200, completion(body, [answer], 1), {}
         if is_dialogue(body["messages"]):
             with self._lock:
                 self.dialogue_requests.append(body)

@@ -129,6 +129,7 @@ DEFAULTS: dict[str, Any] = {
         "shown_filled": 12,  # values filled before that each call shows
         "in_narrative": 4,  # filled values added to the narrative prompt's facts
         "structured_output": False,  # JSON schema answers (capable models); else `item: value` lines
+        "one_per_call": False,  # each dimension in a call of its own, one line each (small models)
         "embedding_model": "bundled:all-MiniLM-L6-v2",
     },
 }
@@ -383,6 +384,7 @@ class DeepProfileSettings:
     in_narrative: int
     structured_output: bool
     embedding_model: str
+    one_per_call: bool = False
 
     @classmethod
     def from_config(cls, data: dict[str, Any] | None = None) -> DeepProfileSettings:
@@ -400,6 +402,7 @@ class DeepProfileSettings:
             int(d["in_narrative"]),
             bool(d["structured_output"]),
             str(d["embedding_model"]),
+            bool(d["one_per_call"]),
         )
 
     @property

@@ -37,7 +37,9 @@ _PLACEHOLDER = re.compile(
 # The prompt's own wording given back as a value (the batch prompt, its corrections, its worked example).
 _PROMPT_WORDS = re.compile(
     r"\b(?:fill in|one line per item|short phrase|the person|this person's profile|gives? (?:it )?a value|"
-    r"one short sentence|a value of its own|an earlier answer|crime novel|black coffee and toast|the danube)\b",
+    r"one short sentence|a value of its own|an earlier answer|crime novel|black coffee and toast|the danube|"
+    # the corrections' "keep it to one short sentence" given back ("keeps it to two sentences max...")
+    r"keeps? it (?:to (?:one|two|a|three)\b|simple\W*$|short\W*$|focused on one))",
     re.I,
 )
 _CHATTER = re.compile(

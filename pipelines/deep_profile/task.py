@@ -6,6 +6,11 @@ again (`max_retries` rounds), the answer of a re-ask being read after the earlie
 good values stay. A batch never rejects its persona (`keeps_unpassed`): after the last round its
 good values go to `_deep.filled` and the rest to `_deep.missing` with the finding's code.
 
+With `one_per_call`, each dimension of a batch due an answer is asked in a call of its own, all of
+them at once: the answer is prefilled with the dimension's item and stops at the end of its line,
+and the batch's lines are joined into one answer. Small models that drift into prose after a
+line or two keep to one line.
+
 Keys: reads `_attrs` and `_deep` (selected, filled); writes `_deep` (filled, missing).
 """
 
@@ -15,14 +20,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.ml.inference.base import PredictionResult
 
-from pipelines.common.chat import ChatRequest, request_seed
+from pipelines.common.chat import ChatRequest, ChatResponse, request_seed
 from pipelines.common.settings import DeepProfileSettings, ExemplarSettings, GenerationSettings
 from pipelines.critique.base import Verdict, ordered_instructions
 from pipelines.critique.deep_profile import critique_values, value_instruction
 from pipelines.deep_profile.dimensions import Dimension
 from pipelines.deep_profile.prompts import TEMPLATE_ID, messages, parse, response_format
 from pipelines.generation.contract import OneCallPerRound
+from pipelines.generation.llm import Infer
 from pipelines.records import PERSONA
 
 
@@ -56,7 +63,8 @@ class DeepProfileTask(OneCallPerRound):
         earlier = list(spec["_deep"]["filled"].values())
         return critique_values([(d.path, d.label) for d in items], values, spec["_attrs"], earlier), values
 
-    def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
+    def _due(self, spec) -> tuple[int, list[Dimension], list[tuple[str, str]], list[str]]:
+        """(round, the items due an answer, the (item, value) pairs shown as known, corrections)."""
         state = spec.get("_gen") or {}
         round_ = int(state.get("round", 0))
         items = self.items(spec)
@@ -69,6 +77,10 @@ class DeepProfileTask(OneCallPerRound):
             known += [(d.key, values[d.path]) for d in items if d.path not in bad and d.path in values]
             items = [d for d in items if d.path in bad]
             corrections = list(state["instructions"])
+        return round_, items, known, corrections
+
+    def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
+        round_, items, known, corrections = self._due(spec)
         structured = self.settings.structured_output
         return ChatRequest(
             request_id=f"{spec['persona_id']}/deep{self.batch}/r{round_}",
@@ -80,8 +92,42 @@ class DeepProfileTask(OneCallPerRound):
             response_format=response_format(items) if structured else None,
         )
 
+    def item_requests(self, spec, seed: int, use_prefill: bool) -> list[ChatRequest]:
+        """`one_per_call`: a request per item due, each for one line `item: value`; on a re-ask,
+        with the corrections of its own item."""
+        round_, items, known, corrections = self._due(spec)
+        requests = []
+        for i, d in enumerate(items):
+            own = [c for c in corrections if c.startswith(f"{d.key}:")]
+            requests.append(
+                ChatRequest(
+                    request_id=f"{spec['persona_id']}/deep{self.batch}/r{round_}/{i}",
+                    messages=messages(spec["_attrs"], [d], known, own),
+                    seed=request_seed(seed, spec["persona_index"], "deep", self.batch, round_, i, TEMPLATE_ID),
+                    prefill=f"{d.key}:" if use_prefill else "",
+                    payload=(spec, i, d.key),
+                    max_tokens=self.settings.max_tokens,
+                    stop=("\n",),
+                )
+            )
+        return requests
+
     def generate(self, pending, handler, seed: int, use_prefill: bool, label: str, side=()):
-        answers = super().generate(pending, handler, seed, use_prefill, label, side)
+        if not self.settings.one_per_call:
+            answers = super().generate(pending, handler, seed, use_prefill, label, side)
+        else:
+            asked, empty = pending | f"{label}ItemsDue" >> beam.Partition(
+                lambda spec, n: 0 if self._due(spec)[1] else 1, 2
+            )  # a persona with fewer selected dimensions than the batches hold has none due here
+            joined = (
+                asked
+                | f"{label}ItemPrompts" >> beam.FlatMap(self.item_requests, seed, use_prefill)
+                | f"{label}ItemLLM" >> Infer(handler)
+                | f"{label}ItemKey" >> beam.Map(lambda r: (r.example.payload[0]["persona_id"], r))
+                | f"{label}ItemGroup" >> beam.GroupByKey()
+                | f"{label}ItemJoin" >> beam.MapTuple(_joined)
+            )
+            answers = (joined, empty | f"{label}NoItems" >> beam.Map(_no_items)) | f"{label}Items" >> beam.Flatten()
         return answers | f"{label}AfterDraft" >> beam.Map(_after_draft)
 
     def clean(self, text: str, finish_reason: str | None) -> str:
@@ -112,6 +158,36 @@ class DeepProfileTask(OneCallPerRound):
 
     def exemplar(self, record: dict[str, Any]) -> dict[str, Any]:
         return {"_kind": PERSONA.name, "persona_id": record["persona_id"]}
+
+
+def _joined(persona_id: str, results) -> PredictionResult:
+    """The answers of one persona's item calls as one answer: a line `item: value` per item (in
+    the batch's order) that came back; an error only when every call failed."""
+    results = sorted(results, key=lambda r: r.example.payload[1])
+    spec = results[0].example.payload[0]
+    lines, errors = [], []
+    for r in results:
+        response, key = r.inference, r.example.payload[2]
+        if response.error or not response.choices:
+            errors.append(response.error or "no answer")
+            continue
+        text = response.choices[0][0]
+        if r.example.prefill and text.startswith(r.example.prefill):
+            text = text[len(r.example.prefill) :]
+        lines.append(f"{key}: {(text.strip().splitlines() or [''])[0].strip()}")
+    prompt = sum(r.inference.prompt_tokens for r in results)
+    completion = sum(r.inference.completion_tokens for r in results)
+    request = ChatRequest(request_id=f"{persona_id}/items", messages=(), seed=0, payload=spec)
+    if not lines:
+        response = ChatResponse((), prompt, completion, error=errors[0], calls=len(results))
+    else:  # "stop": a line cut off at max_tokens is a whole (long) value, not a last line to drop
+        response = ChatResponse((("\n".join(lines), "stop"),), prompt, completion, calls=len(results))
+    return PredictionResult(request, response, results[0].model_id)
+
+
+def _no_items(spec) -> PredictionResult:
+    request = ChatRequest(request_id=f"{spec['persona_id']}/items", messages=(), seed=0, payload=spec)
+    return PredictionResult(request, ChatResponse((("", "stop"),), 0, 0, calls=0), None)
 
 
 def _after_draft(result):

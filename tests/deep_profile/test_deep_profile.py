@@ -3,6 +3,7 @@ value critic, and the whole stage on the local test server with malformed lines,
 placeholders and repeats, written as a queryable Parquet column."""
 
 import json
+import re
 
 import duckdb
 import numpy as np
@@ -94,6 +95,11 @@ def test_the_value_critic_names_what_is_wrong():
         "p.c.g": "value_too_long",
     }
     assert not verdict.passed and verdict.score == pytest.approx(1 / 7, abs=1e-3)
+    chatter = {"p.c.a": "Sure, here are the details!", "p.c.b": "Here is her profile:", "p.c.c": "surely the sea"}
+    assert [f.code for f in critique_values(items[:3], chatter, ATTRS).findings] == ["value_chatter"] * 2
+    # the correction "keep it to one short sentence" given back, seen on the embedded model
+    echoes = {"p.c.a": "keeps it to two sentences max...", "p.c.b": "keeps it simple!", "p.c.c": "keeps it tidy"}
+    assert [f.code for f in critique_values(items[:3], echoes, ATTRS).findings] == ["value_copied"] * 2
     echoes = {"p.c.a": "keeps it to one short sentence.", "p.c.b": "reads a crime novel in bed", "p.c.c": "I love it"}
     assert [f.code for f in critique_values(items[:3], echoes, ATTRS).findings] == [
         "value_copied",
@@ -104,18 +110,18 @@ def test_the_value_critic_names_what_is_wrong():
     assert [f.code for f in repeated.findings] == ["value_repeated", "value_repeated"]  # the third and fourth
 
 
-def run_config(tmp_path, base_url, name="deep", deep=True, workers=None):
+def run_config(tmp_path, base_url, name="deep", deep=True, workers=None, num=12, deep_extra="", dims=60, batch=15):
     taxonomy = '["taxonomy/base.yaml", "taxonomy/deep_profile.yaml"]' if deep else '["taxonomy/base.yaml"]'
     return write(
         tmp_path,
         f"{name}.yaml",
         f"""
-run: {{name: {name}, seed: 9, num_personas: 12}}
+run: {{name: {name}, seed: 9, num_personas: {num}}}
 taxonomy: {{files: {taxonomy}}}
 quotas: {{stratify_by: [demographics.gender], top_up: {{rounds: 0}}}}
 llm: {{backend: openai, base_url: "{base_url}", model: fake-model, concurrency: 8, max_retries: 1}}
 critic: {{min_words: 20, max_words: 200}}
-deep_profile: {{enabled: {str(deep).lower()}, dimensions: 60, batch_size: 15, max_retries: 1}}
+deep_profile: {{enabled: {str(deep).lower()}, dimensions: {dims}, batch_size: {batch}, max_retries: 1{deep_extra}}}
 dialogues: {{enabled: false}}
 output: {{report: {str(deep).lower()}, report_embeddings: false}}
 """,
@@ -191,6 +197,40 @@ def test_deep_profiles_on_the_test_server(tmp_path):
     assert report["mean_filled"] == summary["mean_filled"] and len(report["by_category"]) >= 10
     assert "## Deep profiles" in (tmp_path / "a" / "README.md").read_text()
     assert "Deep profiles</h2>" in (tmp_path / "a" / "quality_report.html").read_text()
+
+
+@pytest.mark.e2e
+def test_one_dimension_per_call(tmp_path):
+    """`one_per_call`: every request asks for one item and stops at the end of its line; the
+    lines of a batch are joined and critiqued together (a value repeated across the batch's
+    calls is caught), and a re-ask asks only for the values that were bad. 240 dimensions asked
+    of a tree of 171 leave the last batch of 60 with none due: its personas go on unasked."""
+    config = run_config(tmp_path, "http://unused", num=6, deep_extra=", one_per_call: true", dims=240, batch=60)
+    with FakeOpenAI(deep_fault_for=fault) as server:
+        config.write_text(config.read_text().replace("http://unused", server.base_url))
+        manifest = build_dataset.run(["--config", str(config), "--output", str(tmp_path / "a")])
+        requests = list(server.deep_requests)
+    asked = [
+        re.findall(r"^(.+):$", r["messages"][-1]["content"].split("`item: value`:")[-1].split("\n\n")[0], re.M)
+        for r in requests
+    ]
+    assert requests and all(len(items) == 1 for items in asked), [a for a in asked if len(a) != 1][:2]
+    assert all(r.get("stop") == ["\n"] for r in requests)
+    rows = rows_of(tmp_path / "a")
+    kinds = [fault({"Name": r["attributes"]["identity"]["name"]}) for r in rows]
+    assert len(rows) == 6 and {"deep_malformed", "deep_repeat"} <= set(kinds)
+    first_asks = sum(1 for r in requests if "An earlier answer" not in r["messages"][-1]["content"])
+    selected = manifest["deep_profile"]["mean_selected"]  # all the tree allows (no two near-identical)
+    assert 150 < selected <= 171 and selected == int(selected)
+    assert first_asks == 6 * selected  # one call per selected dimension, then re-asks of the bad ones only
+    for r, kind in zip(rows, kinds, strict=True):
+        filled, missing = r["deep_profile"], r["deep_profile_missing"]
+        assert len(filled) + len(missing) == selected
+        if kind == "deep_placeholder":
+            assert not filled and {m["reason"] for m in missing} == {"value_placeholder"}
+        else:  # malformed lines and repeated values are asked again and fixed
+            assert not missing, (kind, missing[:3])
+    assert manifest["deep_profile"]["mean_filled"] == round(selected * (6 - kinds.count("deep_placeholder")) / 6, 2)
 
 
 def test_the_narrative_prompt_can_draw_on_deep_profile_values():

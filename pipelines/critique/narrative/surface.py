@@ -54,7 +54,8 @@ _META = re.compile(
     r"i hope (?:you|this) (?:enjoy(?:ed)?|like[ds]?|found|help(?:s|ed)?) (?:this|the|my) "
     r"(?:conversation|dialogue|narrative|description|profile|persona)|"
     r"let me know if you(?:'d| would) like (?:it|the (?:conversation|dialogue|narrative)) to be|"
-    r"let me know if you(?:'d| would) like (?:a|another) (?:longer |shorter |new )?(?:version|conversation|dialogue))\b",
+    r"let me know if you(?:'d| would) like (?:a|another) (?:longer |shorter |new )?"
+    r"(?:version|conversation|dialogue))\b",
     re.IGNORECASE,
 )
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
