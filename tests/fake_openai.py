@@ -232,6 +232,9 @@ def deep_profile_answer(messages: list[dict[str, str]], fault: str | None) -> st
 
 
 def completion(body: dict[str, Any], texts: list[str], attempt: int) -> dict[str, Any]:
+    stops = body.get("stop") or ()
+    for stop in [stops] if isinstance(stops, str) else stops:  # an answer ends where a stop sequence starts
+        texts = [t.split(stop, 1)[0] for t in texts]
     tokens = sum(len(t.split()) for t in texts)
     return {
         "id": f"chatcmpl-{attempt}",
@@ -328,10 +331,7 @@ class FakeOpenAI:
             with self._lock:
                 self.deep_requests.append(body)
             fault = self.deep_fault_for(facts_of(body["messages"]))
-            answer = deep_profile_answer(body["messages"], fault)
-            for stop in body.get("stop") or ():  # the answer ends where a stop sequence starts
-                answer = answer.split(stop, 1)[0]
-            return 200, completion(body, [answer], 1), {}
+            return 200, completion(body, [deep_profile_answer(body["messages"], fault)], 1), {}
         if is_dialogue(body["messages"]):
             with self._lock:
                 self.dialogue_requests.append(body)

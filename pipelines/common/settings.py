@@ -384,7 +384,7 @@ class DeepProfileSettings:
     in_narrative: int
     structured_output: bool
     embedding_model: str
-    one_per_call: bool = False
+    one_per_call: bool
 
     @classmethod
     def from_config(cls, data: dict[str, Any] | None = None) -> DeepProfileSettings:

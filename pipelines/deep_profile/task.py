@@ -32,6 +32,8 @@ from pipelines.generation.contract import OneCallPerRound
 from pipelines.generation.llm import Infer
 from pipelines.records import PERSONA
 
+NO_ITEMS = "no_items"  # `one_per_call`: the answers of personas with no dimension due in a batch
+
 
 class DeepProfileTask(OneCallPerRound):
     kind = PERSONA.name
@@ -92,42 +94,40 @@ class DeepProfileTask(OneCallPerRound):
             response_format=response_format(items) if structured else None,
         )
 
-    def item_requests(self, spec, seed: int, use_prefill: bool) -> list[ChatRequest]:
+    def item_requests(self, spec, seed: int, use_prefill: bool):
         """`one_per_call`: a request per item due, each for one line `item: value`; on a re-ask,
-        with the corrections of its own item."""
+        with the corrections of its own item. A persona with none due here (it has fewer selected
+        dimensions than the batches hold) gets its empty answer on the `NO_ITEMS` output."""
         round_, items, known, corrections = self._due(spec)
-        requests = []
+        if not items:
+            yield beam.pvalue.TaggedOutput(NO_ITEMS, _no_items(spec))
         for i, d in enumerate(items):
             own = [c for c in corrections if c.startswith(f"{d.key}:")]
-            requests.append(
-                ChatRequest(
-                    request_id=f"{spec['persona_id']}/deep{self.batch}/r{round_}/{i}",
-                    messages=messages(spec["_attrs"], [d], known, own),
-                    seed=request_seed(seed, spec["persona_index"], "deep", self.batch, round_, i, TEMPLATE_ID),
-                    prefill=f"{d.key}:" if use_prefill else "",
-                    payload=(spec, i, d.key),
-                    max_tokens=self.settings.max_tokens,
-                    stop=("\n",),
-                )
+            yield ChatRequest(
+                request_id=f"{spec['persona_id']}/deep{self.batch}/r{round_}/{i}",
+                messages=messages(spec["_attrs"], [d], known, own),
+                seed=request_seed(seed, spec["persona_index"], "deep", self.batch, round_, i, TEMPLATE_ID),
+                prefill=f"{d.key}:" if use_prefill else "",
+                payload=(spec, i, d.key),
+                max_tokens=self.settings.max_tokens,
+                stop=("\n",),
             )
-        return requests
 
     def generate(self, pending, handler, seed: int, use_prefill: bool, label: str, side=()):
         if not self.settings.one_per_call:
             answers = super().generate(pending, handler, seed, use_prefill, label, side)
         else:
-            asked, empty = pending | f"{label}ItemsDue" >> beam.Partition(
-                lambda spec, n: 0 if self._due(spec)[1] else 1, 2
-            )  # a persona with fewer selected dimensions than the batches hold has none due here
+            prompts = pending | f"{label}ItemPrompts" >> beam.FlatMap(
+                self.item_requests, seed, use_prefill
+            ).with_outputs(NO_ITEMS, main="requests")
             joined = (
-                asked
-                | f"{label}ItemPrompts" >> beam.FlatMap(self.item_requests, seed, use_prefill)
+                prompts.requests
                 | f"{label}ItemLLM" >> Infer(handler)
                 | f"{label}ItemKey" >> beam.Map(lambda r: (r.example.payload[0]["persona_id"], r))
                 | f"{label}ItemGroup" >> beam.GroupByKey()
                 | f"{label}ItemJoin" >> beam.MapTuple(_joined)
             )
-            answers = (joined, empty | f"{label}NoItems" >> beam.Map(_no_items)) | f"{label}Items" >> beam.Flatten()
+            answers = (joined, prompts[NO_ITEMS]) | f"{label}Items" >> beam.Flatten()
         return answers | f"{label}AfterDraft" >> beam.Map(_after_draft)
 
     def clean(self, text: str, finish_reason: str | None) -> str:
