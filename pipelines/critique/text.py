@@ -10,10 +10,11 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 
+from pipelines.common.facts import SMALL_NUMBER_WORDS
+
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
-_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
-_SMALL = _UNITS + _TEENS
+_SMALL = SMALL_NUMBER_WORDS
+_UNITS = _SMALL[:10]
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 # A number written as a word, "one" to "ninety-nine" (a regex, no groups).
 NUM_WORD = (

@@ -117,6 +117,10 @@ def test_failures_seen_in_a_real_run_of_the_embedded_model():
     """Shapes taken from accepted narratives of a real `make build-dataset` run, rewritten."""
     persona = {**ATTRS, "household.marital_status": "Married"}
     assert ("second_name", "identity.name") in errors("Carmen Ruiz is a 67-year-old woman named 'Lucia' from Cadiz.")
+    # someone else introduced by name is not a second name for the persona
+    married = {**ATTRS, "household.marital_status": "Married"}
+    for other in ("She is married to a man named Ravi.", "She met a kind woman called Ana at the market."):
+        assert ("second_name", "identity.name") not in errors("Carmen Ruiz is a 67-year-old woman. " + other, married)
     assert ("attribute_contradiction", "household.marital_status") in errors(
         "Carmen Ruiz is a 67-year-old woman whose husband had passed away, leaving her alone.", persona
     )
@@ -282,3 +286,15 @@ def test_a_later_age_as_a_past_event_and_running_a_practice_or_facility_for_an_e
     for text in ("Léo is running a legal practice in Campinas.", "Léo runs a care facility on the outskirts of town."):
         assert ("attribute_contradiction", "work.employment.status") in errors(text, GUARD), text
     assert not errors("Léo works at a care facility on the outskirts of town.", GUARD)
+
+
+def test_spend_with_nothing_spent_is_a_broken_sentence():
+    """A habit of the embedded model after "In her free time, she": "spends on painting"."""
+    for broken in ("In her free time, she spends on painting.", "He likes to spend on hiking and travel."):
+        assert ("broken_sentence", None) in errors("Carmen Ruiz is a 67-year-old woman. " + broken), broken
+    for fine in (
+        "In her free time, she spends her evenings painting.",
+        "She keeps a close eye on what they spend on food.",
+        "She counts the money she spends on paint.",
+    ):
+        assert ("broken_sentence", None) not in errors("Carmen Ruiz is a 67-year-old woman. " + fine), fine

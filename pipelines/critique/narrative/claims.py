@@ -414,13 +414,23 @@ _NAMED = re.compile(
 )
 
 
+# "married to a man named Ravi", "met a woman called Ana": someone else, introduced by name
+_SOMEONE_NAMED = re.compile(
+    r"\b(?:to|with|met|meet|meets|marry|marries|married|dates|dating|and|of|for|by|from|than|loves|love)"
+    r"\s+(?:a|an|another|the)\s+(?:[a-z]+\s+){0,2}$"
+)
+
+
 def _named_otherwise(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
     """ "Sara Sinha is a 37-year-old woman named 'Lavina'" (a second name in the persona's own
-    introduction, a frequent small-model failure)."""
+    introduction, a frequent small-model failure); not a spouse or friend introduced by name."""
     own = {w.lower() for w in words(str(attrs.get("identity.name") or ""))}
     for m in _NAMED.finditer(text):
-        if m.group(1).lower() not in own:
-            return [Finding(EXPERT, "second_name", f"the persona is {m.group(0)!r}", "identity.name")]
+        if m.group(1).lower() in own:
+            continue
+        if _SOMEONE_NAMED.search(text[_sentence_start(text, m.start()) : m.start()]):
+            continue
+        return [Finding(EXPERT, "second_name", f"the persona is {m.group(0)!r}", "identity.name")]
     return []
 
 

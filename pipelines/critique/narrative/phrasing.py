@@ -1,7 +1,8 @@
 """Claims in how single sentences are put, for the claims expert: the persona's city called the
 country's capital when it is not ("Campinas, Brazil's capital city"; the capitals are data in
 lexicons/claims.yaml), and sentences that fall apart about the persona's people ("His wife, Sarah,
-he loves ...", "his wife is married to a friend"), frequent in small models' prose.
+he loves ...", "his wife is married to a friend") or pastimes ("she spends on painting"),
+frequent in small models' prose.
 
 Finding codes: attribute_contradiction (location.residence.city), broken_sentence (error)."""
 
@@ -72,12 +73,23 @@ _SPOUSE_ELSEWHERE = re.compile(
 )
 
 
+# "In her free time, she spends on painting": "spend" with nothing spent (time, money, hours).
+# "what they spend on food" and "the money she spends on" have the object before the verb.
+_SPEND_NOTHING = re.compile(
+    r"(?<!what )(?<!money )(?<!much )(?<!that )(?<!which )"
+    r"\b(?:she|he|they|to)\s+(?:also\s+|often\s+|usually\s+|mostly\s+)?(?:spends?|spent|spending)\s+(?:on|in)\s+[a-z]",
+    re.IGNORECASE,
+)
+
+
 def broken_sentences(text: str) -> list[Finding]:
-    """Sentences that fall apart about the persona's people, frequent in small models' prose."""
+    """Sentences that fall apart about the persona's people or their pastimes, frequent in small
+    models' prose."""
     findings = []
     for pattern, what in (
         (_BROKEN_APPOSITION, "a broken sentence"),
         (_SPOUSE_ELSEWHERE, "the spouse married to someone else"),
+        (_SPEND_NOTHING, "'spends' with nothing spent"),
     ):
         m = pattern.search(text)
         if m:
