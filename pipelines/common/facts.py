@@ -8,6 +8,14 @@ from typing import Any
 
 PRONOUNS = {"female": "she/her", "male": "he/him", "non-binary": "they/them"}
 NOUNS = {"female": "woman", "male": "man"}
+# "zero" to "nineteen"
+SMALL_NUMBER_WORDS = (
+    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+    *("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"),
+)
+# subject, possessive, "to be", "to have"
+_GRAMMAR = {"female": ("she", "her", "is", "has"), "male": ("he", "his", "is", "has")}
+_THEY = ("they", "their", "are", "have")
 
 
 def _join(items: list[str]) -> str:
@@ -62,6 +70,43 @@ def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
         if value:
             facts.append((label, _join(list(value)) if isinstance(value, list) else value))
     return [(k, v) for k, v in facts if v not in (None, "", "None")]
+
+
+def prefill_fields(attrs: dict[str, Any]) -> dict[str, str]:
+    """The words a narrative's opening, written by the pipeline from the facts, is formatted with:
+    name, age, a_age ("an 80"), noun, pronouns (pron, Pron, poss), be, has, occupation, city,
+    country, marital and children ("two children"). Fields whose attribute is missing are absent."""
+    g = attrs.get
+    gender = str(g("demographics.gender")).lower()
+    pron, poss, be, has = _GRAMMAR.get(gender, _THEY)
+    age = g("demographics.age")
+    # "an 8-year-old", "an 11-", "an 18-", "an 80-..."; "a" before every other number
+    article = "an" if str(age).startswith("8") or str(age) in ("11", "18") else "a"
+    fields = {
+        "name": g("identity.name"),
+        "age": age,
+        "a_age": f"{article} {age}",
+        "noun": NOUNS.get(gender, "person"),
+        "pron": pron,
+        "Pron": pron.capitalize(),
+        "poss": poss,
+        "be": be,
+        "has": has,
+        "city": g("location.residence.city"),
+        "country": g("location.residence.country"),
+    }
+    occupation = g("work.employment.occupation")
+    if occupation:
+        # "Retired truck driver" -> "retired truck driver"; "IT consultant" stays
+        fields["occupation"] = occupation[0].lower() + occupation[1:] if occupation[1:2].islower() else occupation
+    if g("household.marital_status"):
+        fields["marital"] = str(g("household.marital_status")).lower()
+    kids = g("household.children")
+    if kids is not None:
+        kids = int(kids)
+        count = SMALL_NUMBER_WORDS[kids] if kids < len(SMALL_NUMBER_WORDS) else str(kids)
+        fields["children"] = "no children" if kids == 0 else f"{count} child" + ("ren" if kids > 1 else "")
+    return {k: str(v) for k, v in fields.items() if v not in (None, "")}
 
 
 # The attribute paths behind each label of `persona_facts`.

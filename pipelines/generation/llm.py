@@ -272,7 +272,8 @@ class _ChatCalls:
         for choice in sorted(out.choices, key=lambda c: c.index or 0):
             content = (choice.message.content if choice.message else None) or ""
             if req.prefill and not content.startswith(req.prefill):
-                content = req.prefill + ("" if content[:1] in (" ", ",", ".", "") else " ") + content
+                # no space before punctuation or a contraction ("she" + "'s involved")
+                content = req.prefill + ("" if content[:1] in (" ", ",", ".", "'", "’", "") else " ") + content
             choices.append((content, choice.finish_reason))
         usage = out.usage
         return ChatResponse(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.common.facts import NOUNS, persona_facts, prompted_paths
+from pipelines.common.facts import persona_facts, prefill_fields, prompted_paths
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class PromptTemplate:
     # Opening words of the answer, written by the pipeline from the sampled attributes; the model
     # continues them (backends that support assistant prefill). Keeps small models on the subject.
     prefill: str = ""
+    # The opening used where a persona lacks an attribute the prefill names (empty: no prefill).
+    prefill_fallback: str = ""
     target_words: int = 90
     # The `persona_facts` labels the prompt shows (empty: all). Small models keep a handful of
     # facts straight far better than eighteen.
@@ -38,10 +40,14 @@ class PromptTemplate:
         return [f for f in facts if f[0] in self.fact_labels] if self.fact_labels else facts
 
     def render_prefill(self, attrs: dict[str, Any]) -> str:
+        """The answer's opening (`prefill`, formatted with `facts.prefill_fields`)."""
         if not self.prefill:
             return ""
-        noun = NOUNS.get(str(attrs.get("demographics.gender")).lower(), "person")
-        return self.prefill.format(name=attrs["identity.name"], age=attrs["demographics.age"], noun=noun)
+        fields = prefill_fields(attrs)
+        try:
+            return self.prefill.format(**fields)
+        except KeyError:
+            return self.prefill_fallback.format(**fields)
 
     def render_facts(self, facts: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
         return "Facts:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)
@@ -148,6 +154,39 @@ TEMPLATES: dict[str, PromptTemplate] = {
         ),
         instruction="Write three short sentences about {name}.",
         prefill="{name} is a {age}-year-old {noun}",
+        target_words=45,
+        fact_labels=("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Hobbies"),
+    ),
+    # The embedded default. The pipeline writes the first two sentences from the facts (age,
+    # occupation, place, marital status, children) and the model continues with the third, about
+    # the persona's free time. With the whole paragraph to write, SmolLM2-135M contradicted marital
+    # status, children or employment in most narratives; written by the pipeline, those facts hold.
+    "persona_narrative_guided_v1": PromptTemplate(
+        template_id="persona_narrative_guided_v1",
+        system=(
+            "You write short, plain biographies of fictional people. Use only the facts given and "
+            "contradict none. Third person, simple sentences."
+        ),
+        example_facts=(
+            ("Name", "Lucía Romero"),
+            ("Age", "41"),
+            ("Gender", "Female (she/her)"),
+            ("Lives in", "Valencia, Spain"),
+            ("Occupation", "Registered nurse"),
+            ("Family", "Divorced, 2 children, lives with her children"),
+            ("Hobbies", "cycling and pottery"),
+        ),
+        example_answer=(
+            "Lucía Romero is a 41-year-old registered nurse in Valencia, Spain. She is divorced and "
+            "has two children. In her free time, she cycles along the river and goes to a pottery "
+            "class on Sundays."
+        ),
+        instruction="Write three short sentences about {name}.",
+        prefill=(
+            "{name} is {a_age}-year-old {occupation} in {city}, {country}. {Pron} {be} {marital} and "
+            "{has} {children}. In {poss} free time, {pron}"
+        ),
+        prefill_fallback="{name} is {a_age}-year-old {noun}",
         target_words=45,
         fact_labels=("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Hobbies"),
     ),

@@ -49,3 +49,25 @@ def test_local_handler_keeps_concurrency_in_flight_and_counts_each_answer(tmp_pa
         assert results[5].inference.error and "server said no" in results[5].inference.error
         assert client.peak == 4  # never more than `concurrency` in flight, and the pool was kept full
         assert (handler.progress.done, handler.progress.failed) == (24, 1)  # each answer counted once
+
+
+def test_a_prefilled_answer_is_joined_to_its_opening():
+    """vLLM continues the prefilled opening and returns only the continuation: the handler puts
+    the opening back, with a space between words but none before punctuation or "'s"."""
+    settings = LLMSettings(backend="embedded", model="m", served_name="m", max_retries=0)
+    handler = ChatModelHandler(settings, stage="generate")
+    for continuation, joined in (
+        ("loves to swim.", "In her free time, she loves to swim."),
+        (" reads.", "In her free time, she reads."),
+        ("'s in a choir.", "In her free time, she's in a choir."),
+        (", she sings.", "In her free time, she, she sings."),
+    ):
+        message = SimpleNamespace(content=continuation)
+        answer = SimpleNamespace(
+            choices=[SimpleNamespace(index=0, message=message, finish_reason="stop")],
+            usage=SimpleNamespace(prompt_tokens=3, completion_tokens=2),
+        )
+        client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=lambda **kw: answer)))
+        request = ChatRequest("r", (("user", "q"),), seed=0, prefill="In her free time, she")
+        response = handler._complete(SimpleNamespace(client=client, server=None), request)
+        assert response.choices[0][0] == joined

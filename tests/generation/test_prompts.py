@@ -63,3 +63,22 @@ def test_coverage_counts_only_the_facts_the_template_shows():
     }
     book = taxonomy_claim_book(load_taxonomy([REPO / "taxonomy" / "base.yaml"]), short.prompted_paths)
     assert set(book.prompted) == set(short.prompted_paths)
+
+
+def test_the_guided_template_writes_the_opening_from_the_facts():
+    guided = get_template("persona_narrative_guided_v1")
+    assert guided.render_prefill(ATTRS) == (
+        "Ana Silva is a 34-year-old registered nurse in Recife, Brazil. She is married and has two children. "
+        "In her free time, she"
+    )
+    them = {**ATTRS, "demographics.gender": "Non-binary", "demographics.age": 80, "household.children": 1}
+    them["household.marital_status"] = "In a relationship"
+    them["work.employment.occupation"] = "IT consultant"
+    assert guided.render_prefill(them) == (
+        "Ana Silva is an 80-year-old IT consultant in Recife, Brazil. They are in a relationship and have one "
+        "child. In their free time, they"
+    )
+    # a taxonomy without the family attributes gets the short opening
+    bare = {k: v for k, v in ATTRS.items() if not k.startswith("household.")}
+    assert guided.render_prefill(bare) == "Ana Silva is a 34-year-old woman"
+    assert set(guided.prompted_paths) == set(get_template("persona_narrative_short_v1").prompted_paths)
