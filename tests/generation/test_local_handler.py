@@ -67,7 +67,8 @@ def test_a_prefilled_answer_is_joined_to_its_opening():
             choices=[SimpleNamespace(index=0, message=message, finish_reason="stop")],
             usage=SimpleNamespace(prompt_tokens=3, completion_tokens=2),
         )
-        client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=lambda **kw: answer)))
+        completions = SimpleNamespace(create=lambda answer=answer, **kw: answer)
+        client = SimpleNamespace(chat=SimpleNamespace(completions=completions))
         request = ChatRequest("r", (("user", "q"),), seed=0, prefill="In her free time, she")
         response = handler._complete(SimpleNamespace(client=client, server=None), request)
         assert response.choices[0][0] == joined

@@ -172,8 +172,7 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
         f"top_p {sampling.get('top_p', '?')}, max {sampling.get('max_tokens', '?')} tokens; "
         f"{gen.get('candidates', '?')} "
         f"candidate(s) per round, up to {gen.get('max_revisions', '?')} revision round(s); "
-        f"{(gen.get('exemplars') or {}).get('iterations', 0)} few-shot bootstrap iteration(s)."
-        + _opening(template),
+        f"{(gen.get('exemplars') or {}).get('iterations', 0)} few-shot bootstrap iteration(s)." + _opening(template),
         "- **Critic**: faithfulness, degeneration, safety and novelty experts"
         + (f", plus an LLM judge (min score {judge_cfg.get('min_score')})" if judge_cfg.get("enabled") else "")
         + f"; weights {fmt(critic_cfg.get('weights'))}; pass threshold {critic_cfg.get('threshold', '?')}, "
