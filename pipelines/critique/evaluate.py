@@ -196,13 +196,14 @@ def _domains(taxonomy_files: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
 
 def evaluate_sets(folder: str | Path, taxonomy_files: list[str]) -> dict[str, dict[str, Any]]:
     """Every `narratives_*.yaml` and `dialogues_*.yaml` labelled set in `folder`, scored by
-    verdict (pipelines.critique.verdicts) with the default critic settings (narratives with the
-    grounding expert on the default embedding model, as a build runs them)."""
+    verdict (pipelines.critique.verdicts) with the default critic settings, or a set's own
+    `critic` block over them (narratives with the grounding expert on the default embedding
+    model, as a build runs them)."""
     from pipelines.common.embedding import SentenceEmbedder
-    from pipelines.critique.verdicts import load_set, score_verdicts
+    from pipelines.critique.verdicts import load_set_settings, score_verdicts
 
-    critic, dialogue_critic = CriticSettings.from_config(), DialogueCriticSettings.from_config()
-    embed = SentenceEmbedder(DEFAULTS["dedup"]["embedding_model"]) if critic.grounding else None
+    dialogue_critic = DialogueCriticSettings.from_config()
+    embed = None
     books: dict[tuple[str, ...], Any] = {}
 
     def book(prompted):
@@ -210,9 +211,6 @@ def evaluate_sets(folder: str | Path, taxonomy_files: list[str]) -> dict[str, di
         if key not in books:
             books[key] = evaluation_book(taxonomy_files, key)
         return books[key]
-
-    def narrative(item):
-        return judge(item["text"], item["attrs"], critic, (), book(item.get("prompted")), embed)
 
     def dialogue(item):
         speakers = tuple(s["attrs"] for s in item["speakers"])
@@ -222,8 +220,18 @@ def evaluate_sets(folder: str | Path, taxonomy_files: list[str]) -> dict[str, di
 
     out = {}
     for path in sorted(Path(folder).glob("*.yaml")):
-        judge_item = narrative if path.name.startswith("narratives") else dialogue
-        out[path.stem] = score_verdicts(load_set(path), judge_item)
+        settings, items = load_set_settings(path)
+        if path.name.startswith("narratives"):
+            critic = CriticSettings.from_config(settings)
+            if critic.grounding and embed is None:
+                embed = SentenceEmbedder(DEFAULTS["dedup"]["embedding_model"])
+
+            def judge_item(item, critic=critic, embed=embed):
+                return judge(item["text"], item["attrs"], critic, (), book(item.get("prompted")), embed)
+
+        else:
+            judge_item = dialogue
+        out[path.stem] = score_verdicts(items, judge_item)
     return out
 
 

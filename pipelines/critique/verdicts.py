@@ -20,12 +20,19 @@ import yaml
 
 
 def load_set(path: str | Path) -> list[dict[str, Any]]:
+    return load_set_settings(path)[1]
+
+
+def load_set_settings(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A verdict-labelled set's `critic` block (the settings of the build its texts came from,
+    over the defaults; empty when it has none) and its items."""
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     items = doc["items"] if isinstance(doc, dict) else doc
+    settings = dict(doc.get("critic") or {}) if isinstance(doc, dict) else {}
     for item in items:
         if item.get("verdict") not in ("accept", "reject"):
             raise ValueError(f"{path}: item {item.get('id')!r}: verdict must be accept or reject")
-    return items
+    return settings, items
 
 
 def _ratio(num: int, den: int) -> float | None:

@@ -290,11 +290,18 @@ def test_a_later_age_as_a_past_event_and_running_a_practice_or_facility_for_an_e
 
 def test_spend_with_nothing_spent_is_a_broken_sentence():
     """A habit of the embedded model after "In her free time, she": "spends on painting"."""
-    for broken in ("In her free time, she spends on painting.", "He likes to spend on hiking and travel."):
+    for broken in (
+        "In her free time, she spends on painting.",
+        "He likes to spend on hiking and travel.",
+        "In her free time, she spends knitting.",
+    ):
         assert ("broken_sentence", None) in errors("Carmen Ruiz is a 67-year-old woman. " + broken), broken
     for fine in (
         "In her free time, she spends her evenings painting.",
         "She keeps a close eye on what they spend on food.",
         "She counts the money she spends on paint.",
+        "She spends nothing on clothes.",
+        "She rarely talks about the years he spent caring for his father.",
+        "She has little time to spend on hobbies.",
     ):
         assert ("broken_sentence", None) not in errors("Carmen Ruiz is a 67-year-old woman. " + fine), fine

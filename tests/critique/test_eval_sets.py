@@ -17,11 +17,21 @@ FLOORS = {
     "narratives_real_dev": {"precision": 1.0, "recall": 0.9},
     "narratives_real_heldout": {"precision": 1.0, "recall": 0.733},
     "narratives_real2_dev": {"precision": 1.0, "recall": 0.74},
+    # the guided template's real outputs: every broken held-back item is nonsense about a pastime,
+    # which no check sees (recall 0); what is held is that no good one is rejected
+    "narratives_real3_dev": {"precision": 1.0, "recall": 0.5},
+    "narratives_real3_heldout": {"precision": None, "recall": 0.0},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
 }
 # Real outputs of the embedded model, read one by one: how many a careful reader accepts.
-REAL_ACCEPTED = {"narratives_real_dev": 0, "narratives_real_heldout": 0, "narratives_real2_dev": 13}
+REAL_ACCEPTED = {
+    "narratives_real_dev": 0,
+    "narratives_real_heldout": 0,
+    "narratives_real2_dev": 13,
+    "narratives_real3_dev": 18,
+    "narratives_real3_heldout": 22,
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +46,10 @@ def test_precision_and_recall_hold(results, name):
         assert r["items"] >= 30 and r["items"] - r["broken"] == REAL_ACCEPTED[name]
     else:
         assert r["items"] >= 16 and r["broken"] * 2 == r["items"]
-    assert r["precision"] >= FLOORS[name]["precision"], r["false_rejects"]
+    if FLOORS[name]["precision"] is None:  # nothing rejected: no false reject either
+        assert r["precision"] is None and not r["false_rejects"], r["false_rejects"]
+    else:
+        assert r["precision"] >= FLOORS[name]["precision"], r["false_rejects"]
     assert r["recall"] >= FLOORS[name]["recall"], r["false_accepts"]
 
 

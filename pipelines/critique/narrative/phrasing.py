@@ -73,12 +73,15 @@ _SPOUSE_ELSEWHERE = re.compile(
 )
 
 
-# "In her free time, she spends on painting": "spend" with nothing spent (time, money, hours).
-# "what they spend on food" and "the money she spends on" have the object before the verb.
+# "In her free time, she spends on painting", "she spends knitting", "likes to spend on hiking":
+# "spend" with nothing spent (time, money, hours), said of the persona at the start of a clause.
+# "what they spend on food", "the years he spent caring" and "time to spend on hobbies" have the
+# object before the verb; "spends nothing" is an object.
 _SPEND_NOTHING = re.compile(
-    r"(?<!what )(?<!money )(?<!much )(?<!that )(?<!which )"
-    r"\b(?:she|he|they|to)\s+(?:also\s+|often\s+|usually\s+|mostly\s+)?(?:spends?|spent|spending)\s+(?:on|in)\s+[a-z]",
-    re.IGNORECASE,
+    r"(?:(?:^|[.!?,;]\s+|\b(?:and|but|then|now)\s+)(?:she|he|they)|\b(?:likes|loves|enjoys|wants|tries|prefers)\s+to)"
+    r"\s+(?:also\s+|often\s+|usually\s+|mostly\s+)?(?:spends?|spent)\s+"
+    r"(?:(?:on|in)\s+[a-z]|(?!(?:nothing|everything|something|anything|spring|morning|evening)\b)[a-z]+ing\b)",
+    re.IGNORECASE | re.MULTILINE,
 )
 
 
