@@ -50,3 +50,11 @@ def string_fields_format(name: str, keys: list[str]) -> dict[str, Any]:
         "additionalProperties": False,
     }
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def join_continuation(opening: str, continuation: str) -> str:
+    """A prefilled opening and the model's continuation of it: a space between words, none before
+    punctuation or a contraction ("she" + "'s involved")."""
+    if not opening:
+        return continuation
+    return opening + ("" if continuation[:1] in (" ", ",", ".", "'", "’", "") else " ") + continuation

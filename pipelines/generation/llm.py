@@ -24,7 +24,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RemoteModelHandler, RunInference
 
-from pipelines.common.chat import ChatRequest, ChatResponse
+from pipelines.common.chat import ChatRequest, ChatResponse, join_continuation
 from pipelines.common.settings import DEFAULTS, merged
 from pipelines.progress import Progress, Total
 
@@ -272,8 +272,7 @@ class _ChatCalls:
         for choice in sorted(out.choices, key=lambda c: c.index or 0):
             content = (choice.message.content if choice.message else None) or ""
             if req.prefill and not content.startswith(req.prefill):
-                # no space before punctuation or a contraction ("she" + "'s involved")
-                content = req.prefill + ("" if content[:1] in (" ", ",", ".", "'", "’", "") else " ") + content
+                content = join_continuation(req.prefill, content)
             choices.append((content, choice.finish_reason))
         usage = out.usage
         return ChatResponse(
