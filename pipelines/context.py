@@ -218,6 +218,7 @@ def run_manifest(ctx: RunContext, runner: str, result, timing: dict[str, float])
             "model": ctx.llm.served_name,
             "base_url": ctx.llm.base_url,
             "prompt_template_id": ctx.stages.generation.prompt_template,
+            "assistant_prefill": ctx.llm.prefill,
             "sampling": ctx.llm.sampling_fingerprint(),
             "judge": None
             if ctx.judge is None

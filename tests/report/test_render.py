@@ -58,3 +58,16 @@ def test_dataset_card_header_and_body(metrics):
     assert "| critic.findings[].code | string |" in card
     assert "fixture-model" in card and "persona_narrative_v1" in card
     assert "secret" not in card and "OPENAI_API_KEY" not in card
+
+
+def test_the_card_says_which_opening_the_pipeline_wrote(metrics):
+    """A run whose backend continued a prefilled opening says so; an endpoint without prefill
+    (the fixture's) does not."""
+    import copy
+
+    assert "the pipeline wrote from the sampled facts" not in render_card(metrics)
+    guided = copy.deepcopy(metrics)
+    guided["provenance"]["llm"].update(prompt_template_id="persona_narrative_guided_v1", assistant_prefill=True)
+    card = render_card(guided)
+    assert "opens with words the pipeline wrote from the sampled facts" in card
+    assert "In {poss} free time, {pron}" in card

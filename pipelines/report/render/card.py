@@ -172,7 +172,8 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
         f"top_p {sampling.get('top_p', '?')}, max {sampling.get('max_tokens', '?')} tokens; "
         f"{gen.get('candidates', '?')} "
         f"candidate(s) per round, up to {gen.get('max_revisions', '?')} revision round(s); "
-        f"{(gen.get('exemplars') or {}).get('iterations', 0)} few-shot bootstrap iteration(s)." + _opening(template),
+        f"{(gen.get('exemplars') or {}).get('iterations', 0)} few-shot bootstrap iteration(s)."
+        + _opening(template, bool(llm.get("assistant_prefill"))),
         "- **Critic**: faithfulness, degeneration, safety and novelty experts"
         + (f", plus an LLM judge (min score {judge_cfg.get('min_score')})" if judge_cfg.get("enabled") else "")
         + f"; weights {fmt(critic_cfg.get('weights'))}; pass threshold {critic_cfg.get('threshold', '?')}, "
@@ -341,14 +342,15 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
     return "\n".join(out)
 
 
-def _opening(template_id: str) -> str:
-    """What of each narrative the pipeline writes itself: the template's prefilled opening."""
+def _opening(template_id: str, prefill: bool) -> str:
+    """What of each narrative the pipeline wrote itself: the template's prefilled opening, on a
+    run whose backend continues an assistant prefill."""
     from pipelines.persona.prompts import TEMPLATES
 
     template = TEMPLATES.get(template_id)
-    if template is None or not template.prefill:
+    if not prefill or template is None or not template.prefill:
         return ""
     return (
-        f" On backends with assistant prefill (embedded, vllm) each narrative opens with words the pipeline "
-        f"writes from the sampled facts, `{template.prefill}`, and the model continues them."
+        f" Each narrative opens with words the pipeline wrote from the sampled facts, `{template.prefill}`, "
+        "and the model continued them."
     )
