@@ -99,6 +99,22 @@ class PromptTemplate:
         return tuple(out)
 
 
+# The short templates' system prompt, worked example's facts and the facts they show.
+_SHORT_SYSTEM = (
+    "You write short, plain biographies of fictional people. Use only the facts given and "
+    "contradict none. Third person, simple sentences."
+)
+_SHORT_EXAMPLE_FACTS = (
+    ("Name", "Lucía Romero"),
+    ("Age", "41"),
+    ("Gender", "Female (she/her)"),
+    ("Lives in", "Valencia, Spain"),
+    ("Occupation", "Registered nurse"),
+    ("Family", "Divorced, 2 children, lives with her children"),
+    ("Hobbies", "cycling and pottery"),
+)
+_SHORT_FACTS = ("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Hobbies")
+
 TEMPLATES: dict[str, PromptTemplate] = {
     "persona_narrative_v1": PromptTemplate(
         template_id="persona_narrative_v1",
@@ -134,19 +150,8 @@ TEMPLATES: dict[str, PromptTemplate] = {
     # full prompt the embedded model drifts into word salad after its first sentence.
     "persona_narrative_short_v1": PromptTemplate(
         template_id="persona_narrative_short_v1",
-        system=(
-            "You write short, plain biographies of fictional people. Use only the facts given and "
-            "contradict none. Third person, simple sentences."
-        ),
-        example_facts=(
-            ("Name", "Lucía Romero"),
-            ("Age", "41"),
-            ("Gender", "Female (she/her)"),
-            ("Lives in", "Valencia, Spain"),
-            ("Occupation", "Registered nurse"),
-            ("Family", "Divorced, 2 children, lives with her children"),
-            ("Hobbies", "cycling and pottery"),
-        ),
+        system=_SHORT_SYSTEM,
+        example_facts=_SHORT_EXAMPLE_FACTS,
         example_answer=(
             "Lucía Romero is a 41-year-old registered nurse in Valencia, Spain. She is divorced and "
             "lives with her two children. On free mornings she cycles along the river, and on "
@@ -155,7 +160,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
         instruction="Write three short sentences about {name}.",
         prefill="{name} is a {age}-year-old {noun}",
         target_words=45,
-        fact_labels=("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Hobbies"),
+        fact_labels=_SHORT_FACTS,
     ),
     # The embedded default. The pipeline writes the first two sentences from the facts (age,
     # occupation, place, marital status, children) and the model continues with the third, about
@@ -163,19 +168,8 @@ TEMPLATES: dict[str, PromptTemplate] = {
     # status, children or employment in most narratives; written by the pipeline, those facts hold.
     "persona_narrative_guided_v1": PromptTemplate(
         template_id="persona_narrative_guided_v1",
-        system=(
-            "You write short, plain biographies of fictional people. Use only the facts given and "
-            "contradict none. Third person, simple sentences."
-        ),
-        example_facts=(
-            ("Name", "Lucía Romero"),
-            ("Age", "41"),
-            ("Gender", "Female (she/her)"),
-            ("Lives in", "Valencia, Spain"),
-            ("Occupation", "Registered nurse"),
-            ("Family", "Divorced, 2 children, lives with her children"),
-            ("Hobbies", "cycling and pottery"),
-        ),
+        system=_SHORT_SYSTEM,
+        example_facts=_SHORT_EXAMPLE_FACTS,
         example_answer=(
             "Lucía Romero is a 41-year-old registered nurse in Valencia, Spain. She is divorced and "
             "has two children. In her free time, she cycles along the river and goes to a pottery "
@@ -188,7 +182,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
         ),
         prefill_fallback="{name} is {a_age}-year-old {noun}",
         target_words=45,
-        fact_labels=("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Hobbies"),
+        fact_labels=_SHORT_FACTS,
     ),
 }
 
