@@ -90,8 +90,9 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext, handlers=chat_handler) -> 
     n = ctx.plan.total
     provenance = ctx.provenance()
     deep = s.deep_profile
-    # every sampled attribute, checked by both critics; coverage of the facts the prompt shows
-    book = taxonomy_claim_book(ctx.taxonomy, get_template(s.generation.prompt_template).prompted_paths)
+    # every sampled attribute, checked by both critics; coverage of the facts the prompt shows and
+    # the model has to write (not those a prefilled opening states)
+    book = taxonomy_claim_book(ctx.taxonomy, get_template(s.generation.prompt_template).model_paths(ctx.llm.prefill))
     embed = SentenceEmbedder(s.dedup.embedding_model) if s.critic.grounding else None
     task = PersonaTask(s.generation, s.critic, deep.in_narrative if deep.enabled else 0, book, embed)
 

@@ -29,11 +29,19 @@ class PromptTemplate:
     # The `persona_facts` labels the prompt shows (empty: all). Small models keep a handful of
     # facts straight far better than eighteen.
     fact_labels: tuple[str, ...] = ()
+    # The attribute paths the prefill itself states: written by the pipeline, not by the model.
+    prefilled_paths: tuple[str, ...] = ()
 
     @property
     def prompted_paths(self) -> tuple[str, ...]:
-        """The attribute paths whose facts the prompt shows (what attribute coverage counts)."""
+        """The attribute paths whose facts the prompt shows."""
         return prompted_paths(self.fact_labels)
+
+    def model_paths(self, prefill: bool) -> tuple[str, ...]:
+        """The prompted facts the model has to convey (what attribute coverage counts): all of them,
+        less those the prefilled opening states when the backend continues a prefill."""
+        written = set(self.prefilled_paths) if prefill and self.prefill else set()
+        return tuple(p for p in self.prompted_paths if p not in written)
 
     def facts(self, attrs: dict[str, Any]) -> list[tuple[str, str]]:
         facts = persona_facts(attrs)
@@ -99,6 +107,8 @@ class PromptTemplate:
         return tuple(out)
 
 
+# What "{name} is a {age}-year-old {noun}" states.
+_OPENING_PATHS = ("identity.name", "demographics.age", "demographics.gender")
 # The short templates' system prompt, worked example's facts and the facts they show.
 _SHORT_SYSTEM = (
     "You write short, plain biographies of fictional people. Use only the facts given and "
@@ -145,6 +155,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
         ),
         instruction="Write one paragraph of about {words} words about {name}.",
         prefill="{name} is a {age}-year-old {noun}",
+        prefilled_paths=_OPENING_PATHS,
     ),
     # For small models (the embedded SmolLM2-135M): seven facts, three short sentences. With the
     # full prompt the embedded model drifts into word salad after its first sentence.
@@ -159,6 +170,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
         ),
         instruction="Write three short sentences about {name}.",
         prefill="{name} is a {age}-year-old {noun}",
+        prefilled_paths=_OPENING_PATHS,
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),
@@ -181,6 +193,12 @@ TEMPLATES: dict[str, PromptTemplate] = {
             "{has} {children}. In {poss} free time, {pron}"
         ),
         prefill_fallback="{name} is {a_age}-year-old {noun}",
+        prefilled_paths=(
+            *_OPENING_PATHS,
+            "work.employment.occupation",
+            *("location.residence.city", "location.residence.country"),
+            *("household.marital_status", "household.children"),
+        ),
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),

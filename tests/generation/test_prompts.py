@@ -82,3 +82,15 @@ def test_the_guided_template_writes_the_opening_from_the_facts():
     bare = {k: v for k, v in ATTRS.items() if not k.startswith("household.")}
     assert guided.render_prefill(bare) == "Ana Silva is a 34-year-old woman"
     assert set(guided.prompted_paths) == set(get_template("persona_narrative_short_v1").prompted_paths)
+
+
+def test_coverage_counts_only_what_the_model_writes():
+    """With a prefill, the facts the guided opening states are the pipeline's, not the model's:
+    coverage counts the rest. Without one (an endpoint that does not continue a prefill) the
+    model writes every fact."""
+    guided = get_template("persona_narrative_guided_v1")
+    assert set(guided.model_paths(prefill=True)) == {"interests.hobbies", "household.living_with"}
+    assert guided.model_paths(prefill=False) == guided.prompted_paths
+    short = get_template("persona_narrative_short_v1")  # its opening states name, age and gender
+    written = {"identity.name", "demographics.age", "demographics.gender"}
+    assert set(short.model_paths(prefill=True)) == set(short.prompted_paths) - written

@@ -123,11 +123,13 @@ def compute_metrics(
 
 
 def prompted_facts(ds) -> tuple[str, ...]:
-    """The attribute paths the run's narrative prompt showed (all facts for an unknown template)."""
+    """The attribute paths the run's narrative prompt showed and the model had to write, not
+    those a prefilled opening stated (all facts for an unknown template)."""
     from pipelines.persona.prompts import TEMPLATES
 
-    template = TEMPLATES.get(((ds.manifest.get("llm") or {}).get("prompt_template_id")) or "")
-    return template.prompted_paths if template is not None else FACT_PATHS
+    llm = ds.manifest.get("llm") or {}
+    template = TEMPLATES.get(llm.get("prompt_template_id") or "")
+    return template.model_paths(bool(llm.get("assistant_prefill"))) if template is not None else FACT_PATHS
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
