@@ -109,6 +109,21 @@ def prefill_fields(attrs: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in fields.items() if v not in (None, "")}
 
 
+# The attribute paths behind each field of `prefill_fields` (what an opening using it states).
+_GENDER = ("demographics.gender",)
+PREFILL_FIELD_PATHS: dict[str, tuple[str, ...]] = {
+    "name": ("identity.name",),
+    "age": ("demographics.age",),
+    "a_age": ("demographics.age",),
+    **{f: _GENDER for f in ("noun", "pron", "Pron", "poss", "be", "has")},
+    "occupation": ("work.employment.occupation",),
+    "city": ("location.residence.city",),
+    "country": ("location.residence.country",),
+    "marital": ("household.marital_status",),
+    "children": ("household.children",),
+}
+
+
 # The attribute paths behind each label of `persona_facts`.
 FACT_LABEL_PATHS: dict[str, tuple[str, ...]] = {
     "Name": ("identity.name",),

@@ -6,11 +6,12 @@ Small models follow an example far better than instructions, so the template car
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.common.facts import persona_facts, prefill_fields, prompted_paths
+from pipelines.common.facts import PREFILL_FIELD_PATHS, persona_facts, prefill_fields, prompted_paths
 
 
 @dataclass(frozen=True)
@@ -29,18 +30,23 @@ class PromptTemplate:
     # The `persona_facts` labels the prompt shows (empty: all). Small models keep a handful of
     # facts straight far better than eighteen.
     fact_labels: tuple[str, ...] = ()
-    # The attribute paths the prefill itself states: written by the pipeline, not by the model.
-    prefilled_paths: tuple[str, ...] = ()
 
     @property
     def prompted_paths(self) -> tuple[str, ...]:
         """The attribute paths whose facts the prompt shows."""
         return prompted_paths(self.fact_labels)
 
+    @property
+    def prefilled_paths(self) -> frozenset[str]:
+        """The attribute paths the prefill itself states (from the fields it is formatted with):
+        written by the pipeline, not by the model."""
+        fields = (f for _, f, _, _ in string.Formatter().parse(self.prefill) if f)
+        return frozenset(p for f in fields for p in PREFILL_FIELD_PATHS[f])
+
     def model_paths(self, prefill: bool) -> tuple[str, ...]:
         """The prompted facts the model has to convey (what attribute coverage counts): all of them,
         less those the prefilled opening states when the backend continues a prefill."""
-        written = set(self.prefilled_paths) if prefill and self.prefill else set()
+        written = self.prefilled_paths if prefill else frozenset()
         return tuple(p for p in self.prompted_paths if p not in written)
 
     def facts(self, attrs: dict[str, Any]) -> list[tuple[str, str]]:
@@ -107,8 +113,6 @@ class PromptTemplate:
         return tuple(out)
 
 
-# What "{name} is a {age}-year-old {noun}" states.
-_OPENING_PATHS = ("identity.name", "demographics.age", "demographics.gender")
 # The short templates' system prompt, worked example's facts and the facts they show.
 _SHORT_SYSTEM = (
     "You write short, plain biographies of fictional people. Use only the facts given and "
@@ -155,7 +159,6 @@ TEMPLATES: dict[str, PromptTemplate] = {
         ),
         instruction="Write one paragraph of about {words} words about {name}.",
         prefill="{name} is a {age}-year-old {noun}",
-        prefilled_paths=_OPENING_PATHS,
     ),
     # For small models (the embedded SmolLM2-135M): seven facts, three short sentences. With the
     # full prompt the embedded model drifts into word salad after its first sentence.
@@ -170,7 +173,6 @@ TEMPLATES: dict[str, PromptTemplate] = {
         ),
         instruction="Write three short sentences about {name}.",
         prefill="{name} is a {age}-year-old {noun}",
-        prefilled_paths=_OPENING_PATHS,
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),
@@ -193,12 +195,6 @@ TEMPLATES: dict[str, PromptTemplate] = {
             "{has} {children}. In {poss} free time, {pron}"
         ),
         prefill_fallback="{name} is {a_age}-year-old {noun}",
-        prefilled_paths=(
-            *_OPENING_PATHS,
-            "work.employment.occupation",
-            *("location.residence.city", "location.residence.country"),
-            *("household.marital_status", "household.children"),
-        ),
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),

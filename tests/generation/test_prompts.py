@@ -94,3 +94,9 @@ def test_coverage_counts_only_what_the_model_writes():
     short = get_template("persona_narrative_short_v1")  # its opening states name, age and gender
     written = {"identity.name", "demographics.age", "demographics.gender"}
     assert set(short.model_paths(prefill=True)) == set(short.prompted_paths) - written
+
+
+def test_every_opening_field_names_the_attributes_it_states():
+    from pipelines.common.facts import PREFILL_FIELD_PATHS, prefill_fields
+
+    assert set(prefill_fields(ATTRS)) == set(PREFILL_FIELD_PATHS)
