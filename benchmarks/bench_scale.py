@@ -210,11 +210,13 @@ class TreeSampler(threading.Thread):
         self.parents: dict[int, int] = {}
         self.tree_peak = 0
         self.samples = 0
+        self.timeline: list[tuple[float, dict[int, int]]] = []  # (unix time, {pid: RSS}) per sample
         self.cpu_s = 0.0
         self._stop_event = threading.Event()
 
     def sample(self) -> None:
         total = 0
+        now: dict[int, int] = {}
         for pid in [os.getpid(), *_Proc.descendants(os.getpid())]:
             got = _Proc.read(pid)
             if got is None:
@@ -223,10 +225,23 @@ class TreeSampler(threading.Thread):
                 self.roles[pid] = role_of(got.cmd, pid, self.fake_pid)
             self.parents.setdefault(pid, got.ppid)
             self.peaks[pid] = max(self.peaks.get(pid, 0), got.rss)
+            now[pid] = got.rss
             if pid != self.fake_pid:
                 total += got.rss
         self.tree_peak = max(self.tree_peak, total)
         self.samples += 1
+        self.timeline.append((time.time(), now))
+
+    def write_timeline(self, path: Path) -> None:
+        """memory.tsv: one row per sample, the time of day and each process's RSS in MiB (to line
+        up with the progress lines' times and see which stage holds memory)."""
+        pids = sorted(self.peaks)
+        head = ["time"] + [f"{self.roles.get(p, '?').replace(' ', '_')}:{p}" for p in pids]
+        rows = ["\t".join(head)]
+        for t, now in self.timeline:
+            stamp = time.strftime("%H:%M:%S", time.localtime(t))
+            rows.append("\t".join([stamp] + [str(now.get(p, 0) >> 20) for p in pids]))
+        path.write_text("\n".join(rows) + "\n")
 
     def run(self) -> None:
         while True:
@@ -405,6 +420,7 @@ def bench_runner(runner: str, n: int, folder: Path, capture: LogCapture) -> dict
                 raise
             wall = time.perf_counter() - t0
             sampler.stop()
+            sampler.write_timeline(folder / "memory.tsv")
             after = tree_cpu(server.pid, sampler.roles)
             posts = server.stats()["posts"]
     # each stage's final line is logged once, by whichever process finished it: a worker (the pool's

@@ -94,7 +94,7 @@ def build_pipeline(p: beam.Pipeline, ctx: RunContext, handlers=chat_handler) -> 
     # the model has to write (not those a prefilled opening states)
     book = taxonomy_claim_book(ctx.taxonomy, get_template(s.generation.prompt_template).model_paths(ctx.llm.prefill))
     embed = SentenceEmbedder(s.dedup.embedding_model) if s.critic.grounding else None
-    task = PersonaTask(s.generation, s.critic, deep.in_narrative if deep.enabled else 0, book, embed)
+    task = PersonaTask(s.generation, s.critic, deep.in_narrative if deep.enabled else 0, book, embed, ctx.llm.prefill)
 
     def generator_critic(specs, label: str, expected_total=None, exemplars=None):
         """Deep profiles first (when on), then the narratives; their rejections meet."""

@@ -67,12 +67,14 @@ class PersonaTask(OneCallPerRound):
         deep_facts: int = 0,
         book: ClaimBook | None = None,
         embed: Embed | None = None,
+        prefill: bool = False,
     ):
         self.gen = gen
         self.critic = critic
         self.deep_facts = deep_facts  # deep-profile values shown with the facts (0: none)
         self.book = book  # the taxonomy's claim book: every sampled attribute checked (None: off)
         self.embed = embed  # sentence embedder of the grounding expert (None: off)
+        self.prefill = prefill  # the backend continues a prefilled opening (the template's, if any)
 
     def request(self, spec, seed: int, use_prefill: bool, exemplars=None) -> ChatRequest:
         return build_request(spec, self.gen, seed, use_prefill, exemplars, self.deep_facts)
@@ -81,7 +83,10 @@ class PersonaTask(OneCallPerRound):
         return clean_text(text, finish_reason)
 
     def critique(self, texts: list[str], spec: dict[str, Any], exemplars) -> list[Verdict]:
-        return critique_candidates(texts, spec["_attrs"], self.critic, exemplars or (), self.book, self.embed)
+        opening = get_template(self.gen.prompt_template).render_prefill if self.prefill else None
+        return critique_candidates(
+            texts, spec["_attrs"], self.critic, exemplars or (), self.book, self.embed, opening=opening
+        )
 
     def instructions(self, verdict: Verdict, spec: dict[str, Any]) -> list[str]:
         return revision_instructions(verdict, spec["_attrs"], self.critic)

@@ -363,3 +363,27 @@ def test_talk_about_the_text_s_own_sentences_is_meta_talk(sentence, caught):
 
     text = GOOD + " " + sentence
     assert ("meta_talk" in codes(surface(text, "en"))) is caught
+
+
+def test_siblings_sharing_a_prefilled_opening_are_compared_on_what_the_model_wrote():
+    from pipelines.critique.narrative.critic import critique_candidates, model_written
+
+    opening = (
+        "Ana Silva is a 34-year-old registered nurse in Recife, Brazil. She is married and has two "
+        "children. In her free time, she"
+    )
+    swims = f"{opening} swims in the sea at dawn."
+    choir = f"{opening} sings in a church choir."
+    assert similarity(swims, choir) >= 0.8  # the pipeline's own opening makes them look like copies
+    whole = critique_candidates([swims, choir], ATTRS, CRITIC)
+    assert whole[0].passed and "too_similar" in codes(whole[1])
+    split = critique_candidates([swims, choir], ATTRS, CRITIC, opening=lambda attrs: opening)
+    assert [v.passed for v in split] == [True, True]
+    # the same continuation twice is still a copy, and an exemplar is stripped by its own opening
+    again = critique_candidates([swims, swims], ATTRS, CRITIC, opening=lambda attrs: opening)
+    assert "too_similar" in codes(again[1])
+    exemplar = {"persona_id": "p-9", "_attrs": ATTRS, "narrative": choir}
+    shown = critique_candidates([swims], ATTRS, CRITIC, [exemplar], opening=lambda attrs: opening)
+    assert shown[0].passed
+    assert model_written(swims, opening).startswith("swims in the sea")
+    assert model_written("A rewritten text.", opening) == "A rewritten text."
