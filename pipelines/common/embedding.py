@@ -14,7 +14,17 @@ inherit it):
   natively (AVX-512 BF16 or AMX: about 1.9x faster, cosine to the float32 vectors >= 0.9999) and
   in float32 elsewhere (emulated bfloat16 is slower). Dedup always embeds in float32: a duplicate
   decision near the threshold must not depend on the CPU. `make bench` prints both precisions
-  side by side (benchmarks/bench_embedding.py)."""
+  side by side (benchmarks/bench_embedding.py).
+
+Memory: torch on CPU keeps memory for every distinct input shape it has run (batch rows x
+tokens): embedding texts of every length in batches of every size, a worker's RSS grew by about
+2.8 MB per new shape and never came down (600 MB -> 1.7 GB over 400 calls of random sizes, flat at
+fixed sizes), which made a long run's memory grow with its length. So shapes come from a small
+set: token lengths are padded to a multiple of `TOKEN_BUCKET` (the tokenizer's
+`pad_to_multiple_of`; padded positions are masked, so the vectors do not change beyond float
+rounding) and a call's texts go to the model, sorted by length, in chunks of a power-of-two size
+up to the batch size (`row_chunks`; no padded rows, no wasted work): at most 7 x 8 shapes for
+MiniLM's 256 tokens at batch size 64."""
 
 from __future__ import annotations
 
@@ -33,6 +43,7 @@ log = logging.getLogger(__name__)
 BUNDLED_PREFIX = "bundled:"
 THREADS_ENV = "PERSONA_EMBED_THREADS"
 PRECISION_ENV = "PERSONA_EMBED_PRECISION"
+TOKEN_BUCKET = 32  # token lengths are padded to a multiple of this (see Memory above)
 PRECISIONS = ("auto", "float32", "bfloat16")
 _NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -109,6 +120,11 @@ def load_embedder(spec: str, precision: str = "float32"):
     if threads is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     model = SentenceTransformer(resolve_embedding_model(spec), device="cpu")
+    first = model[0]
+    if hasattr(first, "processing_kwargs"):  # token lengths from a small set of shapes (module doc)
+        kwargs = dict(first.processing_kwargs or {})
+        kwargs["text"] = {**kwargs.get("text", {}), "pad_to_multiple_of": TOKEN_BUCKET}
+        first.processing_kwargs = kwargs
     if precision == "bfloat16":
         model.encode = functools.partial(_autocast, model.encode)
     return model
@@ -121,20 +137,51 @@ def _autocast(encode, *args, **kwargs):
         return encode(*args, **kwargs)
 
 
+def row_chunks(n: int, batch_size: int) -> list[int]:
+    """The sizes of the model calls for `n` texts: full batches of `batch_size`, then the rest as
+    powers of two, largest first (13 -> 8, 4, 1), so that every call's row count is one of a few."""
+    sizes = [batch_size] * (n // batch_size)
+    rest = n % batch_size
+    while rest:
+        size = 1 << (rest.bit_length() - 1)
+        sizes.append(size)
+        rest -= size
+    return sizes
+
+
 def embed_texts(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
-    vectors = model.encode(
-        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
-    return np.asarray(vectors, dtype=np.float32)
+    """Unit-norm float32 rows, one per text. The texts go to the model by length (so a call pads
+    little) in calls of `row_chunks` sizes: shapes from a small set (module doc)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: np.ndarray | None = None
+    start = 0
+    for size in row_chunks(len(texts), batch_size):
+        idx = order[start : start + size]
+        start += size
+        vectors = model.encode(
+            [texts[i] for i in idx],
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if out is None:
+            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[idx] = vectors
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 def shared_embedder(spec: str):
     """One model per process, spec and precision, loaded on first use (critics on every worker share it)."""
-    return _shared(spec, embedding_precision())
+    return shared_model(spec, embedding_precision())
 
 
-@lru_cache(maxsize=2)
-def _shared(spec: str, precision: str):
+@lru_cache(maxsize=4)
+def shared_model(spec: str, precision: str = "float32"):
+    """The process's one model for `spec` at `precision`: the critics' embedder and every dedup
+    embedding stage of a worker (the main run's, each top-up round's, the dialogues') use one copy
+    instead of loading one each."""
     return load_embedder(spec, precision)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines.common.embedding import embed_texts, load_embedder
+from pipelines.common.embedding import embed_texts, shared_model
 from pipelines.common.facts import mask_names
 from pipelines.progress import Progress
 
@@ -45,7 +45,7 @@ class _EmbedBatch(beam.DoFn):
         self.model = None
 
     def setup(self):
-        self.model = load_embedder(self.model_spec)
+        self.model = shared_model(self.model_spec)  # float32: decisions must not depend on the CPU
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         self.progress.begin()

@@ -86,3 +86,61 @@ def test_dedup_text_masks_the_personas_own_name(embedder):
     raw = embed_texts(embedder, [a["narrative"], b["narrative"]])
     masked = embed_texts(embedder, [dedup_text(a), dedup_text(b)])
     assert float(masked[0] @ masked[1]) > 0.99 > float(raw[0] @ raw[1])
+
+
+def test_row_chunks_are_full_batches_then_powers_of_two():
+    from pipelines.common.embedding import row_chunks
+
+    assert row_chunks(0, 64) == []
+    assert row_chunks(13, 64) == [8, 4, 1]
+    assert row_chunks(64, 64) == [64]
+    assert row_chunks(200, 64) == [64, 64, 64, 8]
+    for n in range(1, 300):
+        sizes = row_chunks(n, 64)
+        assert sum(sizes) == n and all(s == 64 or (s & (s - 1) == 0 and s < 64) for s in sizes)
+
+
+def test_embeddings_come_from_a_few_shapes_and_match_one_text_at_a_time(embedder):
+    """Every call the model runs has a row count of a power of two and a token length padded to a
+    multiple of TOKEN_BUCKET (torch keeps memory per shape); the vectors keep the caller's order and
+    agree with embedding each text alone."""
+    from pipelines.common.embedding import TOKEN_BUCKET
+
+    words = [
+        "she",
+        "loves",
+        "to",
+        "play",
+        "guitar",
+        "and",
+        "cooks",
+        "for",
+        "her",
+        "family",
+        "on",
+        "weekends",
+        "in",
+        "the",
+        "old",
+        "town",
+    ]
+    texts = [" ".join(words[: 3 + (i * 7) % 14]) + f" number {i}" for i in range(37)]
+    shapes = []
+    first = embedder[0]
+    original = first.forward
+
+    def spy(features, *args, **kwargs):
+        shapes.append(tuple(features["input_ids"].shape))
+        return original(features, *args, **kwargs)
+
+    first.forward = spy
+    try:
+        vectors = embed_texts(embedder, texts, batch_size=16)
+    finally:
+        first.forward = original
+    assert [rows for rows, _ in shapes] == [16, 16, 4, 1]
+    assert all(tokens % TOKEN_BUCKET == 0 for _, tokens in shapes)
+    alone = np.stack([embed_texts(embedder, [t])[0] for t in texts])
+    assert vectors.shape == (37, alone.shape[1])
+    assert np.min(np.sum(vectors * alone, axis=1)) > 0.9999
+    assert embed_texts(embedder, []).shape[0] == 0
