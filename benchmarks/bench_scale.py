@@ -19,8 +19,9 @@ first item to last item of each stage across all workers, 1 s resolution; stages
 fuses them), the manifest's pipeline wall time, personas/s, peak RSS per process (sampled every
 0.5 s with psutil) and summed over the process tree, the non-LLM CPU per persona (CPU
 time of the process tree minus the test server's, over the personas generated), and the accounting
-check `planned + topped_up == accepted + rejected` (exit 1 on a mismatch). Then the two runners'
-ratios. It asserts nothing on time.
+check `planned + topped_up == accepted + rejected` (exit 1 on a mismatch).
+Each runner's folder gets `memory.tsv` (each process's RSS every 0.5 s; kept with --keep).
+Then the two runners' ratios. It asserts nothing on time.
 """
 
 from __future__ import annotations
