@@ -152,8 +152,10 @@ def row_chunks(n: int, batch_size: int) -> list[int]:
 def embed_texts(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
     """Unit-norm float32 rows, one per text. The texts go to the model by length (so a call pads
     little) in calls of `row_chunks` sizes: shapes from a small set (module doc)."""
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out: np.ndarray | None = None
+    out = None  # (len(texts), dimension), once the first chunk says the dimension
     start = 0
     for size in row_chunks(len(texts), batch_size):
         idx = order[start : start + size]
@@ -169,7 +171,7 @@ def embed_texts(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
         if out is None:
             out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
         out[idx] = vectors
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    return out
 
 
 def shared_embedder(spec: str):
