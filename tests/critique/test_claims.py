@@ -172,6 +172,21 @@ def test_what_a_speaker_says_about_themself_is_checked_too():
             {"work.employment.occupation": "Tailor", "work.employment.status": "self-employed"},
             "work.employment.occupation",
         ),
+        # another job in the model's sentence after a prefilled opening that names the persona's own
+        # (narratives_real3_dev.yaml and the readings of default builds)
+        (
+            "Carmen Ruiz is a 67-year-old retired teacher in Seville, Spain. In her free time, she spends "
+            "her days as a paramedic.",
+            {},
+            "work.employment.occupation",
+        ),
+        (
+            "Carmen Ruiz is a 67-year-old retired teacher in Seville, Spain. In her free time, she spends "
+            "time working as an administrative assistant for a charity.",
+            {},
+            "work.employment.occupation",
+        ),
+        ("In her free time, Carmen spends her days as an apprentice for a local woodworker.", {}, "work.employment.occupation"),
         ("Carmen loves her job at the end of every day.", {}, "work.employment.status"),
         ("She retired to become a part-timer nurse at the clinic.", {}, "work.employment.status"),
         ("Carmen never worked before becoming a painter.", {}, "work.employment.status"),
@@ -199,6 +214,10 @@ def test_real_failures_are_contradictions(text, attrs, attribute):
         "Her daughter owns a small restaurant near the river, where Carmen helps on Sundays.",
         "Carmen taught for thirty years and loved her job at the school before she retired.",
         "Carmen gardens every morning. Her brother Luis visits on Sundays; he brings his dog.",
+        # a past or second job, said in the sentence that names her own, or about the past
+        "Carmen, a retired teacher, works as a tutor twice a week.",
+        "Carmen used to work as a cook before she trained as a teacher.",
+        "Carmen is a retired teacher in Seville. Her son works as a paramedic in Madrid.",
         "Carmen met a man at the market last week; he sells oranges and his stall is always busy.",
     ],
 )

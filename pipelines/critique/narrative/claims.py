@@ -234,7 +234,8 @@ def _contradiction(text: str, lowered: str, spec: AttributeClaims, own: str, boo
 def _career_patterns() -> tuple[re.Pattern, re.Pattern, dict[str, tuple[str, ...]]]:
     """(career phrase + occupation name, owning verb + business, business -> occupation words it fits)."""
     doc = claims_lexicon()["careers"]
-    names = faith_lexicon().occupation_names
+    roles = [str(r).lower() for r in doc.get("roles") or ()]
+    names = "|".join([faith_lexicon().occupation_names, *(re.escape(r).replace(r"\ ", r"\s+") for r in roles)])
     businesses = {str(b).lower(): tuple(str(w).lower() for w in fits) for b, fits in doc["businesses"].items()}
     business_names = "|".join(re.escape(b) for b in sorted(businesses, key=len, reverse=True))
     filler = r"(?:(?!(?:of|for|to|with|from|who|whose|like|and)\b)[\w'-]+\s+){0,3}?"
@@ -251,13 +252,17 @@ def _careers(text: str, lowered: str, attrs: Mapping[str, Any], book: ClaimBook)
     if not occupation:
         return []
     groups, terms = occupation_terms(occupation)
-    # the persona's own occupation in the text: another job may be a past or second one
-    named_own = any(_has(t, lowered) for t in terms)
     gender = str(attrs.get("demographics.gender") or "").lower()
     career, owning, businesses = _career_patterns()
+    past = claims_lexicon()["careers"].get("past") or ()
     own = occupation.lower()
-    for m in career.finditer("" if named_own else lowered):
+    for m in career.finditer(lowered):
         if faith_lexicon().name_to_group.get(re.sub(r"\s+", " ", m.group("occ"))) in groups:
+            continue
+        # the persona's own occupation in the same sentence ("a nurse who has become a manager"), or
+        # a sentence about the past: another job may be a past or a second one there
+        sentence = _sentence_of(lowered, m)
+        if any(_has(t, sentence) for t in terms) or any(_has(w, sentence) for w in past):
             continue
         if not _about_someone_else(lowered, m, book, gender):
             return [_career_finding(text, m, occupation)]
