@@ -186,7 +186,11 @@ def test_what_a_speaker_says_about_themself_is_checked_too():
             {},
             "work.employment.occupation",
         ),
-        ("In her free time, Carmen spends her days as an apprentice for a local woodworker.", {}, "work.employment.occupation"),
+        (
+            "In her free time, Carmen spends her days as an apprentice for a local woodworker.",
+            {},
+            "work.employment.occupation",
+        ),
         ("Carmen loves her job at the end of every day.", {}, "work.employment.status"),
         ("She retired to become a part-timer nurse at the clinic.", {}, "work.employment.status"),
         ("Carmen never worked before becoming a painter.", {}, "work.employment.status"),

@@ -483,6 +483,7 @@ def test_novelty_and_verdict():
         "structure",
         "consistency",
         "echo",
+        "coherence",  # weight 0, its errors block
         "naturalness",
         "safety",
         "novelty",

@@ -19,10 +19,13 @@ FLOORS = {
     "narratives_real2_dev": {"precision": 1.0, "recall": 0.74},
     # the guided template's real outputs: every broken held-back item is nonsense about a pastime,
     # which no check sees (recall 0); what is held is that no good one is rejected
-    "narratives_real3_dev": {"precision": 1.0, "recall": 0.5},
+    "narratives_real3_dev": {"precision": 1.0, "recall": 0.59},
     "narratives_real3_heldout": {"precision": None, "recall": 0.0},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
+    # every dialogue a default build accepted, read one by one (the coherence expert was written on it)
+    "dialogues_real_dev": {"precision": 1.0, "recall": 0.9},
+    "dialogues_real_heldout": {"precision": 1.0, "recall": 0.75},
 }
 # Real outputs of the embedded model, read one by one: how many a careful reader accepts.
 REAL_ACCEPTED = {
@@ -31,6 +34,8 @@ REAL_ACCEPTED = {
     "narratives_real2_dev": 13,
     "narratives_real3_dev": 18,
     "narratives_real3_heldout": 22,
+    "dialogues_real_dev": 0,
+    "dialogues_real_heldout": 0,
 }
 
 
@@ -43,7 +48,8 @@ def results():
 def test_precision_and_recall_hold(results, name):
     r = results[name]
     if name in REAL_ACCEPTED:
-        assert r["items"] >= 30 and r["items"] - r["broken"] == REAL_ACCEPTED[name]
+        assert r["items"] >= (30 if name.startswith("narratives") else 8)
+        assert r["items"] - r["broken"] == REAL_ACCEPTED[name]
     else:
         assert r["items"] >= 16 and r["broken"] * 2 == r["items"]
     if FLOORS[name]["precision"] is None:  # nothing rejected: no false reject either

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pipelines.common.settings import DialogueCriticSettings
 from pipelines.critique.base import ExpertResult, Finding, Others, Verdict, combine
+from pipelines.critique.dialogue.coherence import coherence
 from pipelines.critique.dialogue.consistency import consistency
 from pipelines.critique.dialogue.echo import echo
 from pipelines.critique.dialogue.findings import Speakers, Turn, names_of
@@ -46,6 +47,7 @@ def critique_dialogue(
         structure(turns, names, int(expected_turns), critic.min_turn_words, critic.max_turn_words),
         consistency(turns, speakers),
         echo(turns, names, critic.echo_threshold),
+        coherence(turns, names),  # no weight: its errors reject
         naturalness(turns, names),
         dialogue_safety(turns, speakers),
         dialogue_novelty(dialogue_text(turns, names), others, critic.novelty_threshold),

@@ -115,6 +115,12 @@ _INSTRUCTIONS: dict[str, str | Callable[[_Context], str]] = {
     "slur": _INDIVIDUALS,
     "stereotype": _INDIVIDUALS,
     "too_similar": "Use your own words: do not reuse lines from the example dialogue.",
+    "reply_opening": "Turn 1 starts the conversation: {first} must not open with {said!r}, as if answering someone.",
+    "non_sequitur": "In turn {turn} {first} must answer the question of turn {ref}, not say {said!r}.",
+    "late_greeting": "{a} and {b} are already talking: in turn {turn} {first} must not greet again ({said!r}).",
+    "many_addressees": "{a} and {b} talk to each other alone: in turn {turn} {first} must not say {said!r}.",
+    "formulaic_turns": "Start every turn in its own words: no two turns may open with {said!r}.",
+    "cut_off": "Turn {turn} stops mid-sentence: let {first} finish it.",
 }
 # codes whose findings on several turns make one line
 _GROUPED = {

@@ -47,10 +47,10 @@ def _leftover(text: str) -> str | None:
     return None
 
 
-def _ends_complete(text: str) -> bool:
-    """A finished sentence, or a turn that trails off or ends with a smiley."""
+def turn_complete(text: str) -> bool:
+    """A finished sentence, or a turn that trails off, ends with a smiley or breaks off with a dash."""
     text = text.rstrip()
-    return ends_complete(text) or text.endswith(("…", "'", "’", "*", ":)", ":-)", ";)"))
+    return ends_complete(text) or text.endswith(("…", "'", "’", "*", ":)", ":-)", ";)", "-", "—", "–"))
 
 
 def structure(
@@ -134,7 +134,7 @@ def structure(
             findings.append(
                 finding(e, "prompt_leftover", f"{subject} contains {left!r}", turn=i, speaker=speaker, evidence=left)
             )
-    if turns and turns[-1][1].strip() and not _ends_complete(turns[-1][1]):
+    if turns and turns[-1][1].strip() and not turn_complete(turns[-1][1]):
         findings.append(
             finding(
                 e,

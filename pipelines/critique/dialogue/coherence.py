@@ -1,0 +1,140 @@
+"""Whether a conversation hangs together as one exchange between two people: the coherence expert.
+
+Finding codes (all errors): reply_opening (the first turn answers a turn nobody said),
+non_sequitur (a question met with a reaction to news: "What makes your job special?" / "That's
+wonderful news"), late_greeting (a speaker greets the other from the third turn on),
+many_addressees (one listener spoken to as several: "you both", unless the listener has spoken
+of someone with them), formulaic_turns (three or more
+turns starting with the same two words), cut_off (a turn before the last stops mid-sentence: the
+model ran out of tokens). The phrases are data: `pipelines/critique/lexicons/dialogue.yaml`."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+
+from pipelines.critique.base import ExpertResult
+from pipelines.critique.dialogue.findings import DialogueFinding, Turn, finding, who
+from pipelines.critique.dialogue.structure import turn_complete
+
+EXPERT = "coherence"
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> dict:
+    from pipelines.critique.lexicon import read_lexicon
+
+    doc = read_lexicon("dialogue")
+
+    def alternation(key: str) -> re.Pattern:
+        phrases = sorted((str(p).lower() for p in doc[key]), key=len, reverse=True)
+        return re.compile(r"(?<![\w'])(?:" + "|".join(re.escape(p) for p in phrases) + r")(?![\w'])")
+
+    return {
+        "reply": alternation("reply_openings"),
+        "news": alternation("news_reactions"),
+        "greeting": alternation("greetings"),
+        "many": alternation("many_addressees"),
+        "companions": alternation("companions"),
+        "formula": int(doc["formula_turns"]),
+    }
+
+
+def _plain(text: str) -> str:
+    return text.lower().replace("’", "'").strip().lstrip("\"'*(“ ")
+
+
+def _first_words(text: str, n: int) -> tuple[str, ...]:
+    return tuple(re.findall(r"[\w']+", _plain(text))[:n])
+
+
+def _opens_with(pattern: re.Pattern, text: str) -> str | None:
+    """The phrase `text` opens with, after an optional "oh", "wow" or "well" and, failing that, after
+    "that's (a)", "what (a)" or "such (a)" too; or None."""
+    body = re.sub(r"^(?:oh|wow|well|ah|aw)\b[,!.]?\s*", "", _plain(text))
+    for start in (body, re.sub(r"^(?:that's|that\s+is|what|such)\s+(?:an?\s+)?", "", body)):
+        m = pattern.match(start)
+        if m:
+            return m.group(0)
+    return None
+
+
+def coherence(turns: Sequence[Turn], names: tuple[str, str]) -> ExpertResult:
+    """Findings per turn; score 1 - 0.35 per finding (floor 0)."""
+    lex = _lexicon()
+    findings: list[DialogueFinding] = []
+    spoken = [(i, s, t) for i, (s, t) in enumerate(turns, 1) if t.strip()]
+    for k, (i, s, text) in enumerate(spoken):
+        subject = who(i, s, names)
+        if k == 0:
+            said = _opens_with(lex["reply"], text)
+            if said:
+                findings.append(
+                    finding(
+                        EXPERT,
+                        "reply_opening",
+                        f"{subject} opens with {said!r}, an answer to something nobody said",
+                        turn=i,
+                        speaker=s,
+                        evidence=said,
+                    )
+                )
+        else:
+            before = spoken[k - 1][2].rstrip()
+            said = _opens_with(lex["news"], text)
+            if said and before.endswith("?") and spoken[k - 1][1] != s:
+                findings.append(
+                    finding(
+                        EXPERT,
+                        "non_sequitur",
+                        f"{subject} answers the question of turn {spoken[k - 1][0]} with {said!r}",
+                        turn=i,
+                        speaker=s,
+                        evidence=said,
+                        ref_turn=spoken[k - 1][0],
+                    )
+                )
+        if k >= 2:
+            said = _opens_with(lex["greeting"], text)
+            if said:
+                findings.append(
+                    finding(
+                        EXPERT,
+                        "late_greeting",
+                        f"{subject} greets the other with {said!r} in the middle of the conversation",
+                        turn=i,
+                        speaker=s,
+                        evidence=said,
+                    )
+                )
+        m = lex["many"].search(_plain(text))
+        told = any(lex["companions"].search(_plain(t)) for _, o, t in spoken[:k] if o != s)
+        if m and not told:
+            findings.append(
+                finding(
+                    EXPERT,
+                    "many_addressees",
+                    f"{subject} says {m.group(0)!r} to one listener",
+                    turn=i,
+                    speaker=s,
+                    evidence=m.group(0),
+                )
+            )
+        if k < len(spoken) - 1 and not turn_complete(text):
+            findings.append(finding(EXPERT, "cut_off", f"{subject} stops mid-sentence", turn=i, speaker=s))
+    openings = Counter(_first_words(t, 2) for _, _, t in spoken if len(_first_words(t, 2)) == 2)
+    for words_, count in openings.most_common(1):
+        if count >= lex["formula"]:
+            phrase = " ".join(words_)
+            findings.append(
+                finding(
+                    EXPERT,
+                    "formulaic_turns",
+                    f"{count} turns start with {phrase!r}",
+                    evidence=phrase,
+                )
+            )
+    score = max(0.0, 1.0 - 0.35 * len(findings))
+    return ExpertResult(EXPERT, round(score, 4), tuple(findings))

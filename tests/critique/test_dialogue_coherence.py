@@ -1,0 +1,95 @@
+"""The dialogue coherence expert (pipelines/critique/dialogue/coherence.py) on failures read in
+dialogues that a default build accepted (tests/fixtures/critic_eval/dialogues_real_dev.yaml), on
+near misses a good conversation has, and as revision instructions."""
+
+import pytest
+
+from pipelines.common.settings import DialogueCriticSettings
+from pipelines.critique.dialogue import critique_dialogue, dialogue_revision_instructions, parse_dialogue
+from pipelines.critique.dialogue.coherence import coherence
+
+NAMES = ("Anna Kowalski", "Tom Harris")
+ANNA = {"identity.name": "Anna Kowalski", "demographics.gender": "Female", "demographics.age": 34}
+TOM = {"identity.name": "Tom Harris", "demographics.gender": "Male", "demographics.age": 41}
+
+
+def codes(text: str) -> dict[str, list[int | None]]:
+    found: dict[str, list[int | None]] = {}
+    for f in coherence(parse_dialogue(text, NAMES), NAMES).findings:
+        assert f.severity == "error"
+        found.setdefault(f.code, []).append(f.turn)
+    return found
+
+
+GOOD = (
+    "Anna: Long wait today. Are you here for a check-up too?\n"
+    "Tom: Just my knee. Too much football at the weekend. You?\n"
+    "Anna: Nothing serious. I teach at the primary school round the corner, so I came before class.\n"
+    "Tom: Then you know how slow these places are. I drive the number 12 bus.\n"
+    "Anna: Good choice, the 12. It's the only bus that is ever on time.\n"
+    "Tom: Thanks! That's great news for my boss, I'll tell him."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "turn"),
+    [
+        # the first turn answers a turn nobody said
+        ("Anna: Good choice! I've always wanted to try something new.\nTom: Me too.", "reply_opening", 1),
+        ("Anna: Love your family! What brings you to Italy?\nTom: Work.", "reply_opening", 1),
+        ("Anna: Oh, that's wonderful news. I'm so glad.\nTom: Yes.", "reply_opening", 1),
+        # a question answered with a reaction to news
+        ("Anna: Hey! What makes your job special?\nTom: That's wonderful news, brother.", "non_sequitur", 2),
+        # a greeting once the two are talking
+        (
+            "Anna: Hey there! How was your holiday?\nTom: Great. Yours?\nAnna: Hi there! My family loves it.",
+            "late_greeting",
+            3,
+        ),
+        # one listener addressed as several
+        ("Anna: Hey, buddy! How's it going?\nTom: Fine! What brings you both out tonight?", "many_addressees", 2),
+        # a turn before the last one cut off by the token limit
+        ("Anna: My husband loves you very much. He says he'll miss\nTom: Oh, thanks.", "cut_off", 1),
+    ],
+)
+def test_real_failures_are_found(text, code, turn):
+    assert turn in codes(text).get(code, []), codes(text)
+
+
+def test_turns_opening_with_the_same_words_are_a_formula():
+    text = "\n".join(
+        f"{who}: Long time ago, I {did}."
+        for who, did in zip(
+            ("Anna", "Tom", "Anna", "Tom"),
+            ("saw a market", "met a florist", "visited a shop", "lived by a castle"),
+            strict=True,
+        )
+    )
+    assert "formulaic_turns" in codes(text)
+    # two turns that start alike are a conversation
+    two = text.replace("Anna: Long time ago, I visited", "Anna: Funny, I visited")
+    assert "formulaic_turns" not in codes(two.replace("Tom: Long time ago, I lived", "Tom: I lived"))
+
+
+def test_a_good_conversation_has_none_of_them():
+    # a reply phrase after the first turn, news reactions to statements, a greeting in turn 2, a
+    # last turn without a full stop, "you" to one person
+    assert codes(GOOD) == {}
+    assert codes(GOOD.replace("I'll tell him.", "I'll tell him")) == {}
+    assert codes("Anna: Hello! Is this seat free?\nTom: Hello, yes it is. Do you two know each other?") != {}
+    assert codes("Anna: Is this seat free?\nTom: Hi! Yes, sit down. Where are you headed?") == {}
+    # "you both" for the listener and someone the listener spoke of
+    assert codes("Anna: My son and I go fishing there.\nTom: Lovely. Maybe I will see you both there.") == {}
+    # thanks for something done, not said
+    assert codes("Anna: Thank you for carrying my shopping. You're very kind.\nTom: It's nothing.") == {}
+
+
+def test_findings_reject_and_come_back_as_instructions():
+    critic = DialogueCriticSettings.from_config()
+    text = "Anna: Good choice! What brings you here?\nTom: That's great news. What brings you both here?"
+    verdict = critique_dialogue(parse_dialogue(text, NAMES), (ANNA, TOM), critic, 2)
+    assert not verdict.passed
+    lines = dialogue_revision_instructions(verdict, (ANNA, TOM), critic, 2)
+    assert "Turn 1 starts the conversation: Anna must not open with 'good choice', as if answering someone." in lines
+    assert "In turn 2 Tom must answer the question of turn 1, not say 'great news'." in lines
+    assert "Anna and Tom talk to each other alone: in turn 2 Tom must not say 'you both'." in lines
