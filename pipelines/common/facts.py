@@ -74,8 +74,9 @@ def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
 
 def prefill_fields(attrs: dict[str, Any]) -> dict[str, str]:
     """The words a narrative's opening, written by the pipeline from the facts, is formatted with:
-    name, age, a_age ("an 80"), noun, pronouns (pron, Pron, poss), be, has, occupation, city,
-    country, marital and children ("two children"). Fields whose attribute is missing are absent."""
+    name, age, a_age ("an 80"), noun, pronouns (pron, Pron, poss), be, has, enjoys, occupation,
+    city, country, marital, children ("two children") and hobby (the first). Fields whose
+    attribute is missing are absent."""
     g = attrs.get
     gender = str(g("demographics.gender")).lower()
     pron, poss, be, has = _GRAMMAR.get(gender, _THEY)
@@ -92,6 +93,7 @@ def prefill_fields(attrs: dict[str, Any]) -> dict[str, str]:
         "poss": poss,
         "be": be,
         "has": has,
+        "enjoys": "enjoy" if pron == "they" else "enjoys",
         "city": g("location.residence.city"),
         "country": g("location.residence.country"),
     }
@@ -101,6 +103,10 @@ def prefill_fields(attrs: dict[str, Any]) -> dict[str, str]:
         fields["occupation"] = occupation[0].lower() + occupation[1:] if occupation[1:2].islower() else occupation
     if g("household.marital_status"):
         fields["marital"] = str(g("household.marital_status")).lower()
+    hobbies = g("interests.hobbies")
+    hobbies = hobbies if isinstance(hobbies, list) else [hobbies] if hobbies else []
+    if hobbies:
+        fields["hobby"] = str(hobbies[0])
     kids = g("household.children")
     if kids is not None:
         kids = int(kids)
@@ -115,12 +121,13 @@ PREFILL_FIELD_PATHS: dict[str, tuple[str, ...]] = {
     "name": ("identity.name",),
     "age": ("demographics.age",),
     "a_age": ("demographics.age",),
-    **{f: _GENDER for f in ("noun", "pron", "Pron", "poss", "be", "has")},
+    **{f: _GENDER for f in ("noun", "pron", "Pron", "poss", "be", "has", "enjoys")},
     "occupation": ("work.employment.occupation",),
     "city": ("location.residence.city",),
     "country": ("location.residence.country",),
     "marital": ("household.marital_status",),
     "children": ("household.children",),
+    "hobby": ("interests.hobbies",),
 }
 
 

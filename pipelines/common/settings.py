@@ -263,7 +263,7 @@ class DialogueSettings:
     pairing: str
     per_persona: int
     turns: int
-    mode: str  # turns: one LLM call per turn; whole: the conversation in one answer
+    mode: str  # turns: one LLM call per turn; guided: turns framed by the pipeline; whole: one answer
     turn_max_tokens: int
     max_tokens: int
     structured_output: bool
@@ -277,7 +277,12 @@ class DialogueSettings:
         """Requests in flight for the dialogue LLM calls, given the run's `llm.concurrency`."""
         if self.concurrency is not None:
             return self.concurrency
-        return 3 * llm_concurrency if self.mode == "turns" else llm_concurrency
+        return 3 * llm_concurrency if self.turn_by_turn else llm_concurrency
+
+    @property
+    def turn_by_turn(self) -> bool:
+        """One LLM call per turn (modes `turns` and `guided`)."""
+        return self.mode in ("turns", "guided")
 
     @classmethod
     def from_config(cls, data: dict[str, Any] | None = None) -> DialogueSettings:

@@ -17,7 +17,7 @@ import apache_beam as beam
 from pipelines.common.settings import DialogueSettings
 from pipelines.dialogue.export import SPC_COLUMNS, spc_row
 from pipelines.dialogue.pairing import PairPersonas, Scenario
-from pipelines.dialogue.task import DialogueTask, TurnByTurnDialogueTask
+from pipelines.dialogue.task import DialogueTask, GuidedDialogueTask, TurnByTurnDialogueTask
 from pipelines.generation.llm import LLMSettings, chat_handler
 from pipelines.generation.loop import GeneratorCritic
 from pipelines.output.shards import WriteCsv
@@ -35,11 +35,13 @@ DATASETS = Datasets(
 
 
 def dialogue_task(settings: DialogueSettings, book=None) -> DialogueTask:
-    """The dialogue task of `settings.mode`: turn by turn, or the whole conversation at once.
+    """The dialogue task of `settings.mode`: turn by turn (framed by the pipeline in `guided`), or the
+    whole conversation at once.
     `book`: the taxonomy's claim book, for every speaker's attributes (None: not checked)."""
     gen = settings.generation()
-    if settings.mode == "turns":
-        return TurnByTurnDialogueTask(gen, settings.critic, settings.turns, settings.turn_max_tokens, book)
+    if settings.turn_by_turn:
+        task = GuidedDialogueTask if settings.mode == "guided" else TurnByTurnDialogueTask
+        return task(gen, settings.critic, settings.turns, settings.turn_max_tokens, book)
     return DialogueTask(
         gen, settings.critic, settings.turns, settings.max_tokens, structured=settings.structured_output, book=book
     )
@@ -72,7 +74,7 @@ class Dialogues(beam.PTransform):
     def expand(self, personas):
         d = self.settings
         task = dialogue_task(d, self.book)
-        turn_by_turn = d.mode == "turns"
+        turn_by_turn = d.turn_by_turn
         requests = Total("dialogue turns" if turn_by_turn else "dialogues")  # first-round LLM requests
         specs = (
             personas

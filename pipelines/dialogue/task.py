@@ -22,7 +22,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.ml.inference.base import PredictionResult
 
-from pipelines.common.chat import ChatRequest, ChatResponse, request_seed, string_fields_format
+from pipelines.common.chat import ChatRequest, ChatResponse, join_continuation, request_seed, string_fields_format
 from pipelines.common.facts import mask_names
 from pipelines.common.settings import DialogueCriticSettings, GenerationSettings
 from pipelines.critique.base import Verdict, critique_in_order
@@ -32,6 +32,8 @@ from pipelines.critique.dialogue import (
     dialogue_text,
     parse_dialogue,
 )
+from pipelines.critique.dialogue.structure import turn_complete
+from pipelines.dialogue.guided import scaffolds
 from pipelines.dialogue.prompts import TEMPLATE_ID, labels, speaker_names
 from pipelines.dialogue.prompts import messages as dialogue_messages
 from pipelines.generation.contract import OneCallPerRound
@@ -252,6 +254,44 @@ class TurnByTurnDialogueTask(DialogueTask):
             )
             state = (answered, failed) | f"{label}Turn{turn}Merge" >> beam.Flatten()
         return state | f"{label}Answer" >> beam.Map(self.as_answer)
+
+
+class GuidedDialogueTask(TurnByTurnDialogueTask):
+    """Turn by turn, with each turn framed by words the pipeline writes from the speakers' facts
+    (`pipelines.dialogue.guided`): the model continues the frame's opening and the pipeline adds
+    its closing question. Needs a backend that continues an assistant prefill; on one that does
+    not, the turns are written as in `TurnByTurnDialogueTask`."""
+
+    def turn_request(self, state, turn: int, seed: int, use_prefill: bool) -> ChatRequest:
+        request = super().turn_request(state, turn, seed, use_prefill)
+        before, _ = scaffolds(state["spec"], self.turns)[turn]
+        if not use_prefill or not before:
+            return request
+        return replace(request, prefill=f"{request.prefill} {before}")
+
+    def add_turn(self, result, turn: int) -> dict[str, Any]:
+        state = super().add_turn(result, turn)
+        before, after = scaffolds(state["spec"], self.turns)[turn]
+        if state.get("error") or not result.example.prefill.endswith(f" {before}") or not before:
+            return state
+        label, said = state["lines"][-1].split(": ", 1) if ": " in state["lines"][-1] else (state["lines"][-1], "")
+        said = first_sentence(said.removeprefix(before).strip())  # removeprefix: a backend echoing the prefill
+        finished = bool(said) and turn_complete(said)
+        said = join_continuation(before, said) if said else before
+        # the frame's question only after a finished sentence: a cut one stays visible (cut_off)
+        state["lines"] = [*state["lines"][:-1], f"{label}: {said}{after if finished else ''}"]
+        return state
+
+
+_FIRST_SENTENCE = re.compile(r"^.+?(?:\.\.\.|…|[.!?]+[\"”’)]*(?=\s|$))")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a continuation (up to its first ".", "!" or "?" before a space or the
+    end, or its first ellipsis); the whole text when it has no sentence end (a cut one then stays visible). A
+    guided turn's frame asks for one sentence, and the small model's later ones ramble."""
+    m = _FIRST_SENTENCE.match(text)
+    return m.group(0) if m else text
 
 
 def masked_text(text: str, names: tuple[str, str]) -> str:

@@ -198,6 +198,28 @@ TEMPLATES: dict[str, PromptTemplate] = {
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),
+    # The guided template with the persona's first hobby written by the pipeline too: the model
+    # writes one sentence about the persona's weekends. With the free-time activity left to it,
+    # the embedded model often wrote nonsense about a pastime ("hunting and fishing on horseback",
+    # "hiking up mountains on YouTube videos") that no check sees.
+    "persona_narrative_guided_v2": PromptTemplate(
+        template_id="persona_narrative_guided_v2",
+        system=_SHORT_SYSTEM,
+        example_facts=_SHORT_EXAMPLE_FACTS,
+        example_answer=(
+            "Lucía Romero is a 41-year-old registered nurse in Valencia, Spain. She is divorced and "
+            "has two children. In her free time, she enjoys cycling. On weekends, she rides along "
+            "the river and goes to a pottery class."
+        ),
+        instruction="Write four short sentences about {name}.",
+        prefill=(
+            "{name} is {a_age}-year-old {occupation} in {city}, {country}. {Pron} {be} {marital} and "
+            "{has} {children}. In {poss} free time, {pron} {enjoys} {hobby}. On weekends, {pron}"
+        ),
+        prefill_fallback="{name} is {a_age}-year-old {noun}",
+        target_words=45,
+        fact_labels=_SHORT_FACTS,
+    ),
 }
 
 

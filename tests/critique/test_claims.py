@@ -317,6 +317,10 @@ def test_spend_with_nothing_spent_is_a_broken_sentence():
         "In her free time, she spends on painting.",
         "He likes to spend on hiking and travel.",
         "In her free time, she spends knitting.",
+        # nothing of time or money after it (a default build with the weekend sentence)
+        "On weekends, she spends alone at home playing tennis.",
+        "On weekends, she spends bird watching at a local nature reserve.",
+        "On weekends, he spends at home with wife and two young ones.",
     ):
         assert ("broken_sentence", None) in errors("Carmen Ruiz is a 67-year-old woman. " + broken), broken
     for fine in (
@@ -326,5 +330,8 @@ def test_spend_with_nothing_spent_is_a_broken_sentence():
         "She spends nothing on clothes.",
         "She rarely talks about the years he spent caring for his father.",
         "She has little time to spend on hobbies.",
+        "On weekends, she spends quiet evenings with her family.",
+        "She spends a fortune on seeds and every Sunday afternoon in the garden.",
+        "She spends most of her pension on her grandchildren.",
     ):
         assert ("broken_sentence", None) not in errors("Carmen Ruiz is a 67-year-old woman. " + fine), fine

@@ -72,10 +72,11 @@ def test_turns_opening_with_the_same_words_are_a_formula():
 
 
 def test_a_good_conversation_has_none_of_them():
-    # a reply phrase after the first turn, news reactions to statements, a greeting in turn 2, a
-    # last turn without a full stop, "you" to one person
+    # a reply phrase after the first turn, news reactions to statements, a greeting in turn 2,
+    # "you" to one person
     assert codes(GOOD) == {}
-    assert codes(GOOD.replace("I'll tell him.", "I'll tell him")) == {}
+    # a last turn cut off is one too
+    assert codes(GOOD.replace("I'll tell him.", "I'll tell him")) == {"cut_off": [6]}
     assert codes("Anna: Hello! Is this seat free?\nTom: Hello, yes it is. Do you two know each other?") != {}
     assert codes("Anna: Is this seat free?\nTom: Hi! Yes, sit down. Where are you headed?") == {}
     # "you both" for the listener and someone the listener spoke of

@@ -100,3 +100,20 @@ def test_every_opening_field_names_the_attributes_it_states():
     from pipelines.common.facts import PREFILL_FIELD_PATHS, prefill_fields
 
     assert set(prefill_fields(ATTRS)) == set(PREFILL_FIELD_PATHS)
+
+
+def test_the_second_guided_template_writes_the_first_hobby_too():
+    """persona_narrative_guided_v2 states the first hobby as well and leaves the model a sentence
+    about the weekends; hobbies then count as the pipeline's in coverage."""
+    guided = get_template("persona_narrative_guided_v2")
+    hobby = (
+        ATTRS["interests.hobbies"] if isinstance(ATTRS["interests.hobbies"], list) else [ATTRS["interests.hobbies"]]
+    )[0]
+    assert guided.render_prefill(ATTRS) == (
+        "Ana Silva is a 34-year-old registered nurse in Recife, Brazil. She is married and has two children. "
+        f"In her free time, she enjoys {hobby}. On weekends, she"
+    )
+    them = {**ATTRS, "demographics.gender": "Non-binary"}
+    assert guided.render_prefill(them).endswith(f"In their free time, they enjoy {hobby}. On weekends, they")
+    assert set(guided.model_paths(prefill=True)) == {"household.living_with"}
+    assert guided.prompted_paths == get_template("persona_narrative_guided_v1").prompted_paths

@@ -71,3 +71,21 @@ def test_the_card_says_which_opening_the_pipeline_wrote(metrics):
     card = render_card(guided)
     assert "opens with words the pipeline wrote from the sampled facts" in card
     assert "In {poss} free time, {pron}" in card
+
+
+def test_the_card_says_how_the_dialogues_were_written(metrics):
+    """Guided dialogues on a backend that continued the frames say that the pipeline wrote them;
+    free turns say what the model wrote."""
+    import copy
+
+    run = copy.deepcopy(metrics)
+    run["dialogues"] = {**(run.get("dialogues") or {}), "accepted": 3, "planned": 5}
+    run["provenance"]["dialogues"] = {"mode": "turns", "turns": 6}
+    assert "- **Dialogues**: 6 turns each; the model wrote one turn per call" in render_card(run)
+    run["provenance"]["dialogues"]["mode"] = "guided"
+    assert "the model wrote one turn per call" in render_card(run)  # the endpoint did not continue prefills
+    run["provenance"]["llm"]["assistant_prefill"] = True
+    card = render_card(run)
+    assert "the pipeline wrote the frame of every turn from the two speakers' sampled facts" in card
+    run["dialogues"]["accepted"] = 0
+    assert "- **Dialogues**" not in render_card(run)

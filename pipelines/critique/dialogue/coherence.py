@@ -3,10 +3,11 @@
 Finding codes (all errors): reply_opening (the first turn answers a turn nobody said),
 non_sequitur (a question met with a reaction to news: "What makes your job special?" / "That's
 wonderful news"), late_greeting (a speaker greets the other from the third turn on),
-many_addressees (one listener spoken to as several: "you both", unless the listener has spoken
-of someone with them), formulaic_turns (three or more
-turns starting with the same two words), cut_off (a turn before the last stops mid-sentence: the
-model ran out of tokens). The phrases are data: `pipelines/critique/lexicons/dialogue.yaml`."""
+many_addressees (one listener spoken to as several: "you both", unless the listener has spoken of
+someone with them), formulaic_turns (three or more turns starting with the same two words),
+cut_off (a turn stops mid-sentence: the model ran out of tokens; on the last turn the structure
+expert's `truncated` warning comes with it). The phrases are data:
+`pipelines/critique/lexicons/dialogue.yaml`."""
 
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ def coherence(turns: Sequence[Turn], names: tuple[str, str]) -> ExpertResult:
                     evidence=m.group(0),
                 )
             )
-        if k < len(spoken) - 1 and not turn_complete(text):
+        if not turn_complete(text):
             findings.append(finding(EXPERT, "cut_off", f"{subject} stops mid-sentence", turn=i, speaker=s))
     openings = Counter(_first_words(t, 2) for _, _, t in spoken if len(_first_words(t, 2)) == 2)
     for words_, count in openings.most_common(1):

@@ -85,7 +85,19 @@ def pronouns(attrs: dict[str, Any]) -> tuple[str, str, str, str]:
     )
 
 
+# vowel letters read as "you" or "won" ("a university lecturer", "a one-man band"), and silent h
+_A_BEFORE = ("uni", "use", "usu", "uti", "ura", "uro", "eu", "one", "once")
+_AN_BEFORE = ("hour", "honest", "honour", "honor", "heir")
+
+
 def article(noun: str | None) -> str:
-    """The noun with "a" or "an" before it."""
+    """The noun with "a" or "an" before it, by how its first word sounds: "an electrician", "a
+    university lecturer", "an hourly worker", "an IT consultant", "an MRI technician"."""
     noun = noun or ""
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+    word = noun.split(" ", 1)[0]
+    low = word.lower()
+    if len(word) > 1 and word.isupper():  # an acronym, read letter by letter
+        vowel = word[0] in "AEFHILMNORSX"
+    else:
+        vowel = (low[:1] in "aeiou" and not low.startswith(_A_BEFORE)) or low.startswith(_AN_BEFORE)
+    return f"{'an' if vowel else 'a'} {noun}"

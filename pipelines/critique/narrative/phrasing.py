@@ -77,10 +77,19 @@ _SPOUSE_ELSEWHERE = re.compile(
 # "spend" with nothing spent (time, money, hours), said of the persona at the start of a clause.
 # "what they spend on food", "the years he spent caring" and "time to spend on hobbies" have the
 # object before the verb; "spends nothing" is an object.
+_SPENT = (
+    r"time|times|hours?|minutes?|days?|weekends?|evenings?|mornings?|afternoons?|nights?|weeks?|months?|years?|"
+    r"summers?|winters?|holidays?|vacations?|sundays?|saturdays?|mondays?|fridays?|life|lives|money|savings|fortune|"
+    r"most|much|lots?|nothing|everything|something|anything|all|half|whatever|part"
+)
 _SPEND_NOTHING = re.compile(
     r"(?:(?:^|[.!?,;]\s+|\b(?:and|but|then|now)\s+)(?:she|he|they)|\b(?:likes|loves|enjoys|wants|tries|prefers)\s+to)"
     r"\s+(?:also\s+|often\s+|usually\s+|mostly\s+)?(?:spends?|spent)\s+"
-    r"(?:(?:on|in)\s+[a-z]|(?!(?:nothing|everything|something|anything|spring|morning|evening)\b)[a-z]+ing\b)",
+    r"(?:(?:on|in)\s+[a-z]|(?!(?:nothing|everything|something|anything|spring|morning|evening)\b)[a-z]+ing\b"
+    # or with no time or money in the next three words: "spends alone at home playing tennis",
+    # "spends bird watching", "spends at home with his wife" (not "spends quiet evenings", "spends
+    # a fortune on books", "spends every weekend")
+    rf"|(?!(?:[\w'-]+\s+){{0,2}}(?:{_SPENT})\b)[a-z])",
     re.IGNORECASE | re.MULTILINE,
 )
 

@@ -61,7 +61,8 @@ def schema_rows(schema: pa.Schema | None) -> list[dict[str, Any]]:
 
 
 def provenance(ds: Dataset) -> dict[str, Any]:
-    """What the card's "how it was made" reads: run, model, prompt, critic, validation, dedup."""
+    """What the card's "how it was made" reads: run, model, prompt, critic, validation, dedup,
+    dialogues."""
     m = ds.manifest
     config = m.get("config") or {}
     return {
@@ -82,6 +83,7 @@ def provenance(ds: Dataset) -> dict[str, Any]:
             "rule_outcomes": ((m.get("validation") or {}).get("rule_outcomes")) or {},
         },
         "dedup": config.get("dedup") or {},
+        "dialogues": config.get("dialogues") or {},
         "output": config.get("output") or {},
         "shards": {k: len(v) for k, v in (m.get("shards") or {}).items()},
         "bytes": {k: sum(int(s.get("bytes", 0)) for s in v) for k, v in (m.get("shards") or {}).items()},

@@ -178,6 +178,7 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
         + (f", plus an LLM judge (min score {judge_cfg.get('min_score')})" if judge_cfg.get("enabled") else "")
         + f"; weights {fmt(critic_cfg.get('weights'))}; pass threshold {critic_cfg.get('threshold', '?')}, "
         f"{critic_cfg.get('min_words', '?')}-{critic_cfg.get('max_words', '?')} words.",
+        *_dialogue_lines(p, metrics, bool(llm.get("assistant_prefill"))),
         f"- **Validation**: JSON Schema and CEL rules ({rules_files}); "
         "error-level rules reject, warnings are recorded on the row.",
         f"- **Deduplication**: exact (normalised, name-masked text) and near duplicates (cosine >= "
@@ -340,6 +341,26 @@ def render_card(metrics: dict[str, Any], license: str = "apache-2.0", pretty_nam
         "",
     ]
     return "\n".join(out)
+
+
+def _dialogue_lines(p: dict[str, Any], metrics: dict[str, Any], prefill: bool) -> list[str]:
+    """How the dialogues were written: free turns, whole conversations, or (guided, on a backend
+    that continues an assistant prefill) turns framed by the pipeline."""
+    d = p.get("dialogues") or {}
+    if not (metrics.get("dialogues") or {}).get("accepted") or not d:
+        return []
+    mode = d.get("mode")
+    if mode == "guided" and prefill:
+        how = (
+            "guided: the pipeline wrote the frame of every turn from the two speakers' sampled facts (their "
+            "introductions with job and town, a hobby each, their family, a goodbye) and its questions, and the "
+            "model wrote one sentence inside each frame, so the conversations share one shape"
+        )
+    elif mode == "whole":
+        how = "the model wrote each conversation in one answer"
+    else:
+        how = "the model wrote one turn per call, the pipeline the speaker labels"
+    return [f"- **Dialogues**: {d.get('turns', '?')} turns each; {how}."]
 
 
 def _opening(template_id: str, prefill: bool) -> str:

@@ -1,0 +1,60 @@
+"""Guided dialogues (`dialogues.mode: guided`), for small models on backends that continue an
+assistant prefill: the pipeline writes the frame of each turn from the two speakers' sampled
+facts (who they are, their job and town, a hobby each, their family, a goodbye) and its questions, and
+the model continues each turn's words in the middle. A small model that cannot keep a
+conversation together over six free turns can finish one sentence that the frame has started.
+
+`scaffolds(spec, turns)` gives one (before, after) pair per turn: the turn is `before`, the
+model's continuation, then `after`. Turns past the sixth, and facts a persona lacks, get no frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.common.facts import first_name, prefill_fields
+from pipelines.critique.dialogue.findings import article
+
+
+def _who(attrs: dict[str, Any]) -> dict[str, str]:
+    """The words a frame is built from: first name, "a bus driver", city, first hobby, and the
+    family sentence ("I'm married and I have two children.")."""
+    f = prefill_fields(attrs)
+    hobbies = attrs.get("interests.hobbies") or []
+    hobbies = hobbies if isinstance(hobbies, list) else [hobbies]
+    family = []
+    if f.get("marital"):
+        family.append(f"I'm {f['marital']}")
+    if f.get("children"):
+        family.append(f"I have {f['children']}")
+    return {
+        "first": first_name(f.get("name", "")),
+        "job": article(f["occupation"]) if f.get("occupation") else "",
+        "city": f.get("city", ""),
+        "hobby": str(hobbies[0]) if hobbies else "",
+        "family": (" and ".join(family) + ".") if family else "",
+    }
+
+
+def scaffolds(spec: dict[str, Any], turns: int) -> list[tuple[str, str]]:
+    """(before, after) for each turn of the dialogue `spec` (its `_speakers`' `_attrs`)."""
+    a, b = (_who(s["_attrs"]) for s in spec["_speakers"])
+    where_a = f" here in {a['city']}" if a["city"] else ""
+    where_b = f" in {b['city']}" if b["city"] else ""
+    frames = [
+        (
+            f"Hi, I'm {a['first']}."
+            + (f" I'm {a['job']}{where_a}, and I've lived here for" if a["job"] and a["city"] else " I"),
+            " What do you do?",
+        ),
+        (
+            f"Nice to meet you, {a['first']}! I'm {b['first']}"
+            + (f", {b['job']}{where_b}" if b["job"] else "")
+            + (f". In my free time I love {b['hobby']}. Last weekend I" if b["hobby"] else ". In my free time I"),
+            " What do you like to do when you're not working?",
+        ),
+        (f"I love {a['hobby']}. The best part is" if a["hobby"] else "I", " Do you have a family?"),
+        ((f"{b['family']} " if b["family"] else "") + "On weekends I", " And you?"),
+        ((f"{a['family']} " if a["family"] else "") + "Most evenings I", ""),
+        (f"That sounds lovely, {a['first']}. It was nice talking to you. Maybe we could", ""),
+    ]
+    return [frames[i] if i < len(frames) else ("", "") for i in range(turns)]
