@@ -14,29 +14,18 @@ from pipelines.dialogue.stage import dialogue_task
 from pipelines.dialogue.task import GuidedDialogueTask, first_sentence
 from pipelines.generation.llm import LLMSettings
 from pipelines.generation.loop import GeneratorCritic
+from tests.critique.test_dialogue_critic import ANNA as SPEAKER_A
+from tests.critique.test_dialogue_critic import TOM as SPEAKER_B
 from tests.fake_model import InProcessHandlers
 
 LLM = LLMSettings(
     backend="openai", model="fake", served_name="fake", base_url="http://unused", concurrency=4, prefill=True
 )
-ANNA = {
-    "identity.name": "Anna Kowalski",
-    "demographics.gender": "Female",
-    "demographics.age": 34,
-    "work.employment.occupation": "Primary school teacher",
-    "location.residence.city": "Kraków",
-    "household.marital_status": "Married",
-    "household.children": 2,
-    "interests.hobbies": ["hiking", "baking"],
-}
+ANNA = {**SPEAKER_A, "household.marital_status": "Married"}
 TOM = {
-    "identity.name": "Tom Harris",
-    "demographics.gender": "Male",
-    "demographics.age": 41,
-    "work.employment.occupation": "Electrician",
+    **SPEAKER_B,
     "location.residence.city": "Leeds",
     "household.marital_status": "Single",
-    "household.children": 0,
     "interests.hobbies": ["football"],
 }
 

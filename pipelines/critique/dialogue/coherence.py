@@ -62,69 +62,41 @@ def _opens_with(pattern: re.Pattern, text: str) -> str | None:
     return None
 
 
+def _turn_findings(k: int, spoken: list[tuple[int, int | None, str]], names: tuple[str, str]) -> list[DialogueFinding]:
+    """The findings of the k-th spoken turn (`spoken`: (turn number, speaker, text))."""
+    lex = _lexicon()
+    i, s, text = spoken[k]
+    out: list[DialogueFinding] = []
+
+    def add(code: str, message: str, said: str | None = None, ref: int | None = None) -> None:
+        message = f"{who(i, s, names)} {message}"
+        out.append(finding(EXPERT, code, message, turn=i, speaker=s, evidence=said, ref_turn=ref))
+
+    if k == 0:
+        said = _opens_with(lex["reply"], text)
+        if said:
+            add("reply_opening", f"opens with {said!r}, an answer to something nobody said", said)
+    else:
+        j, other, before = spoken[k - 1]
+        said = _opens_with(lex["news"], text)
+        if said and before.rstrip().endswith("?") and other != s:
+            add("non_sequitur", f"answers the question of turn {j} with {said!r}", said, j)
+    said = _opens_with(lex["greeting"], text) if k >= 2 else None
+    if said:
+        add("late_greeting", f"greets the other with {said!r} in the middle of the conversation", said)
+    m = lex["many"].search(_plain(text))
+    if m and not any(lex["companions"].search(_plain(t)) for _, o, t in spoken[:k] if o != s):
+        add("many_addressees", f"says {m.group(0)!r} to one listener", m.group(0))
+    if not turn_complete(text):
+        add("cut_off", "stops mid-sentence")
+    return out
+
+
 def coherence(turns: Sequence[Turn], names: tuple[str, str]) -> ExpertResult:
     """Findings per turn; score 1 - 0.35 per finding (floor 0)."""
     lex = _lexicon()
-    findings: list[DialogueFinding] = []
     spoken = [(i, s, t) for i, (s, t) in enumerate(turns, 1) if t.strip()]
-    for k, (i, s, text) in enumerate(spoken):
-        subject = who(i, s, names)
-        if k == 0:
-            said = _opens_with(lex["reply"], text)
-            if said:
-                findings.append(
-                    finding(
-                        EXPERT,
-                        "reply_opening",
-                        f"{subject} opens with {said!r}, an answer to something nobody said",
-                        turn=i,
-                        speaker=s,
-                        evidence=said,
-                    )
-                )
-        else:
-            before = spoken[k - 1][2].rstrip()
-            said = _opens_with(lex["news"], text)
-            if said and before.endswith("?") and spoken[k - 1][1] != s:
-                findings.append(
-                    finding(
-                        EXPERT,
-                        "non_sequitur",
-                        f"{subject} answers the question of turn {spoken[k - 1][0]} with {said!r}",
-                        turn=i,
-                        speaker=s,
-                        evidence=said,
-                        ref_turn=spoken[k - 1][0],
-                    )
-                )
-        if k >= 2:
-            said = _opens_with(lex["greeting"], text)
-            if said:
-                findings.append(
-                    finding(
-                        EXPERT,
-                        "late_greeting",
-                        f"{subject} greets the other with {said!r} in the middle of the conversation",
-                        turn=i,
-                        speaker=s,
-                        evidence=said,
-                    )
-                )
-        m = lex["many"].search(_plain(text))
-        told = any(lex["companions"].search(_plain(t)) for _, o, t in spoken[:k] if o != s)
-        if m and not told:
-            findings.append(
-                finding(
-                    EXPERT,
-                    "many_addressees",
-                    f"{subject} says {m.group(0)!r} to one listener",
-                    turn=i,
-                    speaker=s,
-                    evidence=m.group(0),
-                )
-            )
-        if not turn_complete(text):
-            findings.append(finding(EXPERT, "cut_off", f"{subject} stops mid-sentence", turn=i, speaker=s))
+    findings = [f for k in range(len(spoken)) for f in _turn_findings(k, spoken, names)]
     openings = Counter(_first_words(t, 2) for _, _, t in spoken if len(_first_words(t, 2)) == 2)
     for words_, count in openings.most_common(1):
         if count >= lex["formula"]:
