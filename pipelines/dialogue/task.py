@@ -282,6 +282,16 @@ class GuidedDialogueTask(TurnByTurnDialogueTask):
         state["lines"] = [*state["lines"][:-1], f"{label}: {said}{after if finished else ''}"]
         return state
 
+    def accept(self, spec: dict[str, Any], text: str) -> None:
+        """As for free turns, but duplicates are looked for in what the model wrote: every guided
+        dialogue shares its frames, which would make any two of them near duplicates."""
+        super().accept(spec, text)
+        written = [
+            model_part(t["text"], before, after)
+            for t, (before, after) in zip(spec["turns"], scaffolds(spec, self.turns), strict=False)
+        ]
+        spec["_text"] = masked_text("\n".join(written), speaker_names(spec))
+
 
 _FIRST_SENTENCE = re.compile(r"^.+?(?:\.\.\.|…|[.!?]+[\"”’)]*(?=\s|$))")
 
@@ -292,6 +302,15 @@ def first_sentence(text: str) -> str:
     guided turn's frame asks for one sentence, and the small model's later ones ramble."""
     m = _FIRST_SENTENCE.match(text)
     return m.group(0) if m else text
+
+
+def model_part(turn: str, before: str, after: str) -> str:
+    """What the model wrote of a guided turn: the turn without its frame (the whole turn where it
+    does not carry the frame, e.g. on a backend without prefill)."""
+    if not before or not turn.startswith(before):
+        return turn
+    said = turn[len(before) :]
+    return (said[: -len(after)] if after and said.endswith(after) else said).strip()
 
 
 def masked_text(text: str, names: tuple[str, str]) -> str:

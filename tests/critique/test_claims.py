@@ -186,6 +186,17 @@ def test_what_a_speaker_says_about_themself_is_checked_too():
             {},
             "work.employment.occupation",
         ),
+        # a pastime done for pay, or a job that is also a pastime after a career verb
+        (
+            "Carmen Ruiz is a retired teacher. On weekends, she trains dogs for a small business.",
+            {},
+            "work.employment.occupation",
+        ),
+        (
+            "Carmen Ruiz is a retired teacher. On Sundays, she spends her days working as a freelance writer.",
+            {},
+            "work.employment.occupation",
+        ),
         (
             "In her free time, Carmen spends her days as an apprentice for a local woodworker.",
             {},
@@ -222,6 +233,10 @@ def test_real_failures_are_contradictions(text, attrs, attribute):
         "Carmen, a retired teacher, works as a tutor twice a week.",
         "Carmen used to work as a cook before she trained as a teacher.",
         "Carmen is a retired teacher in Seville. Her son works as a paramedic in Madrid.",
+        "Carmen used to bake cakes for customers before she trained as a teacher.",
+        "Carmen's daughter bakes cakes for a living.",
+        "Carmen, a retired teacher, still tutors children for a living.",
+        "Carmen Ruiz is a retired teacher. She cleans for a living.",
         "Carmen met a man at the market last week; he sells oranges and his stall is always busy.",
     ],
 )

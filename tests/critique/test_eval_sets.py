@@ -19,7 +19,7 @@ FLOORS = {
     "narratives_real2_dev": {"precision": 1.0, "recall": 0.74},
     # the guided template's real outputs: every broken held-back item is nonsense about a pastime,
     # which no check sees (recall 0); what is held is that no good one is rejected
-    "narratives_real3_dev": {"precision": 1.0, "recall": 0.59},
+    "narratives_real3_dev": {"precision": 1.0, "recall": 0.63},
     "narratives_real3_heldout": {"precision": None, "recall": 0.0},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},

@@ -141,3 +141,21 @@ def test_the_article_follows_the_sound():
     assert said == ["a University lecturer", "an electrician", "an IT consultant", "an hourly worker", "a UX designer"]
     lecturer = {**TOM, "work.employment.occupation": "University lecturer"}
     assert "I'm Tom, a university lecturer in Leeds." in scaffolds(spec(ANNA, lecturer), 6)[1][0]
+
+
+def test_duplicates_are_looked_for_in_what_the_model_wrote(tmp_path):
+    from pipelines.dialogue.task import model_part
+
+    frame = ("I love hiking. The best part is", " Do you have a family?")
+    assert model_part("I love hiking. The best part is the view. Do you have a family?", *frame) == "the view."
+    assert model_part("I love hiking. The best part is the", *frame) == "the"  # a cut turn, no question
+    assert model_part("Something else entirely.", *frame) == "Something else entirely."
+    kept = run(tmp_path, [spec(index=0)])
+    assert kept[0]["_text"].splitlines() == [
+        "twelve years now.",
+        "played with my cousins.",
+        "the view from the Tatras.",
+        "fix bikes for the neighbours.",
+        "read to my two girls.",
+        "meet for coffee next week.",
+    ]

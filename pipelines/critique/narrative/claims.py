@@ -244,10 +244,11 @@ def _career_patterns() -> tuple[re.Pattern, re.Pattern, dict[str, tuple[str, ...
     return career, owning, businesses
 
 
-def _careers(text: str, lowered: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Finding]:
+def _careers(text: str, lowered: str, attrs: Mapping[str, Any], book: ClaimBook, paid: bool = True) -> list[Finding]:
     """The persona given another job ("has now become an avid chef", where none of the persona's
-    own occupation words is in the text) or a business that is not theirs ("owns a fine dining
-    restaurant" for a tailor), in a clause about the persona."""
+    own occupation words is in the sentence), a business that is not theirs ("owns a fine dining
+    restaurant" for a tailor) or a pastime done for pay ("trains dogs for clients"), in a clause
+    about the persona."""
     occupation = str(attrs.get("work.employment.occupation") or "")
     if not occupation:
         return []
@@ -270,11 +271,19 @@ def _careers(text: str, lowered: str, attrs: Mapping[str, Any], book: ClaimBook)
         if any(w in own for w in businesses[m.group("biz")]) or _about_someone_else(lowered, m, book, gender):
             continue
         return [_career_finding(text, m, occupation)]
+    for phrase in claims_lexicon()["careers"].get("paid") or () if paid else ():
+        for m in _has(str(phrase), lowered):
+            sentence = _sentence_of(lowered, m)
+            if any(_has(t, sentence) for t in terms) or any(_has(w, sentence) for w in past):
+                continue
+            if not _about_someone_else(lowered, m, book, gender):
+                return [_career_finding(text, m, occupation, whole=sentence)]
     return []
 
 
-def _career_finding(text: str, m: re.Match, occupation: str) -> Finding:
-    message = f"the text says {text[m.start() : m.end()]!r}; the persona is a {occupation.lower()}"
+def _career_finding(text: str, m: re.Match, occupation: str, whole: str = "") -> Finding:
+    said = whole.strip(" .") if whole else text[m.start() : m.end()]
+    message = f"the text says {said!r}; the persona is a {occupation.lower()}"
     return Finding(EXPERT, "attribute_contradiction", message, "work.employment.occupation")
 
 
@@ -314,9 +323,10 @@ def _conveyed(path: str, value: Any, lowered: str, folded: str, book: ClaimBook)
     return bool(keys) and any(w[:5] in folded for w in keys)
 
 
-def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> ExpertResult:
+def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = False) -> ExpertResult:
     """Contradicted attributes (any sampled one), negated hobbies, and the prompted facts that
-    the text does not convey; score: the share of prompted facts conveyed."""
+    the text does not convey; score: the share of prompted facts conveyed. `spoken`: the text is
+    a speaker's turn read in the third person (a pastime done for pay is then their own job)."""
     lowered = text.lower()
     folded = fold(text).lower()
     gender = str(attrs.get("demographics.gender") or "").lower()
@@ -339,7 +349,7 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> ExpertResult
                     )
                 )
                 break
-    findings += _careers(text, lowered, attrs, book)
+    findings += _careers(text, lowered, attrs, book, paid=not spoken)
     findings += subjects(text, attrs, book) + _named_otherwise(text, attrs) + _age_in_words(text, attrs)
     findings += _pronoun_switch(text, attrs, book) + _quoted_as(text, attrs)
     findings += wrong_capital(lowered, attrs) + broken_sentences(text)
@@ -567,5 +577,5 @@ def spoken_contradictions(turn: str, attrs: Mapping[str, Any], book: ClaimBook) 
     """The contradictions (any sampled attribute, negated hobbies) in what a speaker says about
     themself in one dialogue turn."""
     text = third_person(turn, str(attrs.get("demographics.gender") or ""))
-    result = claims(text, attrs, ClaimBook(book.attributes, book.hobby_negations, book.other_people))
+    result = claims(text, attrs, ClaimBook(book.attributes, book.hobby_negations, book.other_people), spoken=True)
     return [f for f in result.findings if f.code in ("attribute_contradiction", "hobby_negated")]
