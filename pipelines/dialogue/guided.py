@@ -52,9 +52,9 @@ def scaffolds(spec: dict[str, Any], turns: int) -> list[tuple[str, str]]:
             + (f". In my free time I love {b['hobby']}. Last weekend I" if b["hobby"] else ". In my free time I"),
             " What do you like to do when you're not working?",
         ),
-        (f"I love {a['hobby']}. The best part is" if a["hobby"] else "I", " Do you have a family?"),
+        (f"I love {a['hobby']}. Last month I" if a["hobby"] else "Last month I", " Do you have a family?"),
         ((f"{b['family']} " if b["family"] else "") + "On weekends I", " And you?"),
-        ((f"{a['family']} " if a["family"] else "") + "Most evenings I", ""),
+        ((f"{a['family']} " if a["family"] else "") + "Most evenings I'm at home, and I", ""),
         (f"That sounds lovely, {a['first']}. It was nice talking to you. Maybe we could", ""),
     ]
     return [frames[i] if i < len(frames) else ("", "") for i in range(turns)]

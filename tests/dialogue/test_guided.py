@@ -51,14 +51,14 @@ def test_frames_state_each_speakers_own_facts():
     assert frames[1][0] == (
         "Nice to meet you, Anna! I'm Tom, an electrician in Leeds. In my free time I love football. Last weekend I"
     )
-    assert frames[2][0] == "I love hiking. The best part is"
+    assert frames[2][0] == "I love hiking. Last month I"
     assert frames[3] == ("I'm single and I have no children. On weekends I", " And you?")
-    assert frames[4][0] == "I'm married and I have two children. Most evenings I"
+    assert frames[4][0] == "I'm married and I have two children. Most evenings I'm at home, and I"
     assert frames[5][0].startswith("That sounds lovely, Anna.")
     # a fact a persona lacks leaves its words out; turns past the sixth are the model's own
     bare = {"identity.name": "Sam Lee", "demographics.gender": "Non-binary"}
     frames = scaffolds(spec(bare, bare), 8)
-    assert frames[0][0] == "Hi, I'm Sam. I" and frames[2][0] == "I" and frames[3][0] == "On weekends I"
+    assert frames[0][0] == "Hi, I'm Sam. I" and frames[2][0] == "Last month I" and frames[3][0] == "On weekends I"
     assert frames[6:] == [("", ""), ("", "")]
 
 
@@ -73,9 +73,9 @@ def test_first_sentence():
 SENTENCES = {
     "lived here for": " twelve years now.",
     "Last weekend I": " played with my cousins.",
-    "The best part is": " the view from the Tatras.",
+    "Last month I": " walked up into the Tatras.",
     "weekends I": " fix bikes for the neighbours.",
-    "evenings I": " read to my two girls.",
+    "and I": " read to my two girls.",
     "we could": " meet for coffee next week.",
 }
 
@@ -84,7 +84,7 @@ def continuation(req, i):
     """One sentence for the frame and a rambling second one; turn 3 of dialogue 1 is cut off
     until revised."""
     revising = "avoid them" in req.messages[-1][1]
-    if req.payload["spec"]["dialogue_index"] == 1 and req.prefill.endswith("hiking. The best part is") and not revising:
+    if req.payload["spec"]["dialogue_index"] == 1 and req.prefill.endswith("hiking. Last month I") and not revising:
         return " baking bread with my"
     said = next(v for k, v in SENTENCES.items() if req.prefill.endswith(k))
     return said + " My grandmother once sold a bicycle to a priest."
@@ -120,9 +120,7 @@ def test_guided_turns_are_frame_sentence_question(tmp_path):
     assert kept[0]["generation"]["revision_count"] == 0
     # the cut turn was rejected (cut_off) and the revision finished it
     assert kept[1]["generation"]["revision_count"] == 1
-    assert (
-        kept[1]["turns"][2]["text"] == "I love hiking. The best part is the view from the Tatras. Do you have a family?"
-    )
+    assert kept[1]["turns"][2]["text"] == "I love hiking. Last month I walked up into the Tatras. Do you have a family?"
 
 
 def test_without_prefill_the_turns_are_the_models_own(tmp_path):
@@ -146,15 +144,15 @@ def test_the_article_follows_the_sound():
 def test_duplicates_are_looked_for_in_what_the_model_wrote(tmp_path):
     from pipelines.dialogue.task import model_part
 
-    frame = ("I love hiking. The best part is", " Do you have a family?")
-    assert model_part("I love hiking. The best part is the view. Do you have a family?", *frame) == "the view."
-    assert model_part("I love hiking. The best part is the", *frame) == "the"  # a cut turn, no question
+    frame = ("I love hiking. Last month I", " Do you have a family?")
+    assert model_part("I love hiking. Last month I went up. Do you have a family?", *frame) == "went up."
+    assert model_part("I love hiking. Last month I went", *frame) == "went"  # a cut turn, no question
     assert model_part("Something else entirely.", *frame) == "Something else entirely."
     kept = run(tmp_path, [spec(index=0)])
     assert kept[0]["_text"].splitlines() == [
         "twelve years now.",
         "played with my cousins.",
-        "the view from the Tatras.",
+        "walked up into the Tatras.",
         "fix bikes for the neighbours.",
         "read to my two girls.",
         "meet for coffee next week.",
