@@ -193,6 +193,11 @@ def test_what_a_speaker_says_about_themself_is_checked_too():
             "work.employment.occupation",
         ),
         (
+            "Carmen Ruiz is a retired teacher. On weekends, she trains dogs for her clients.",
+            {},
+            "work.employment.occupation",
+        ),
+        (
             "Carmen Ruiz is a retired teacher. On Sundays, she spends her days working as a freelance writer.",
             {},
             "work.employment.occupation",
