@@ -23,7 +23,8 @@ def test_default_config_on_the_embedded_model(tmp_path):
     # the planned personas, and the quota top-up's replacements for any the critic or dedup dropped
     generated = 16 + manifest["counts"]["topped_up"]
     assert manifest["llm"]["llm.generate_requests"] == generated
-    assert manifest["llm"]["llm.generate_completion_tokens"] > 16 * 2 * 20  # k=2 candidates really written
+    # k=2 candidates really written: the guided template leaves the model one sentence (about 15-25 tokens)
+    assert manifest["llm"]["llm.generate_completion_tokens"] > generated * 2 * 8
     iters = manifest["generation"]["iterations"]
     assert sum(i["personas"] for i in iters) == generated and iters[0]["candidates"] >= 2 * iters[0]["personas"] - 2
     personas = pq.read_table(out / "personas").to_pylist()
