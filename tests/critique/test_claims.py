@@ -94,6 +94,9 @@ def test_surface_failures():
     assert codes("Carmen is a {occupation} who lives in [city] with her family and two dogs.") == {"placeholder"}
     assert codes("I am Carmen and I love my garden; you would love it too.") == {"person_drift"}
     assert codes('Carmen likes to say "I never give up" when her knees hurt in the garden.') == set()
+    # the embedded model asking what to write instead of writing it (a default build accepted it)
+    assert codes("In his free time, he enjoys climbing. On weekends, he does what?") == {"question"}
+    assert codes('Carmen often asks her grandson "Are you hungry?" before he has taken off his coat.') == set()
     assert codes("Carmen Ruiz is a retired teacher in Seville who tends her garden at dawn.") == set()
 
 

@@ -15,7 +15,7 @@ FLOORS = {
     "narratives_dev": {"precision": 1.0, "recall": 1.0},
     "narratives_heldout": {"precision": 0.857, "recall": 0.72},
     "narratives_real_dev": {"precision": 1.0, "recall": 0.9},
-    "narratives_real_heldout": {"precision": 1.0, "recall": 0.733},
+    "narratives_real_heldout": {"precision": 1.0, "recall": 0.833},
     "narratives_real2_dev": {"precision": 1.0, "recall": 0.74},
     # the guided template's real outputs: every broken held-back item is nonsense about a pastime,
     # which no check sees (recall 0); what is held is that no good one is rejected

@@ -36,6 +36,7 @@ _TEMPLATES = {
     "wrong_language": "Write the whole paragraph in English.",
     "placeholder": "Write real words only: no template slots such as {{occupation}} or [number].",
     "person_drift": "Write in the third person about {name}: no 'I', 'we' or 'you'.",
+    "question": "State facts about {name}: ask no questions.",
     "invented_word": "Use only real words and real place names ({message}).",
     "broken_sentence": "Rewrite this as clear, complete sentences about {name} and {name}'s people: {message}.",
 }

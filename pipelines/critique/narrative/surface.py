@@ -13,6 +13,8 @@ Finding codes (all errors):
   web_artifact    hashtags or @handles
   meta_talk       the model talking about its text ("these edits", "the passage", ...) or signing
                   off as an assistant ("I hope you enjoyed this conversation! Let me know if ...")
+  question        a sentence outside quotes ending in "?" (a narrative states; a question in it is
+                  the model asking itself or the reader what to write: "On weekends, he does what?")
   invented_word   a word in no word list of the run's language, no gazetteer and none of the
                   persona's facts: a misspelt place or a made-up word (pipelines/critique/vocabulary.py)
 Thresholds: see the constants; calibrated on tests/fixtures/critic_eval/*_dev.yaml only.
@@ -121,4 +123,7 @@ def surface(
     drift = [w for w in words(unquoted) if w.lower() in _FIRST_SECOND] if person else []
     if len(drift) >= FIRST_PERSON_LIMIT:
         findings.append(Finding(EXPERT, "person_drift", f"speaks in the first or second person: {drift[:4]}"))
+    asked = [q for q in _SENTENCES.split(unquoted) if q.rstrip().endswith("?")] if person else []
+    if asked:
+        findings.append(Finding(EXPERT, "question", f"asks a question: {asked[0].strip()[-80:]!r}"))
     return ExpertResult(EXPERT, 0.0 if findings else 1.0, tuple(findings))
