@@ -290,6 +290,9 @@ GUARD = {
         ("Léo runs a security service in Campinas.", ("attribute_contradiction", "work.employment.status")),
         ("His wife, Sarah, he loves to spend time outdoors.", ("broken_sentence", None)),
         ("His wife, Maria, is married to a long time friend named Marco.", ("broken_sentence", None)),
+        # "together" with nobody, from a default build (persona_narrative_guided_v3)
+        ("On weekends, he plays football together as part of his hobby.", ("broken_sentence", None)),
+        ("On weekends, he goes to a yoga class together.", ("broken_sentence", None)),
     ],
 )
 def test_capitals_own_businesses_and_broken_sentences(text, found):
@@ -304,6 +307,9 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "Léo works for a security service in Campinas.",  # employed by one, not running it
         "His wife, Sarah, he says, is the best cook in Campinas.",  # a parenthetical, not a broken sentence
         "His wife, Sarah, was married to him in Campinas.",  # married to the persona
+        "On weekends, he and his wife cook together.",  # company for "together"
+        "Léo plays football with friends, and they train together on Sundays.",
+        "After the divorce Léo is getting his life together.",  # a phrasal verb
     ],
 )
 def test_near_misses_of_capitals_businesses_and_broken_sentences(text):

@@ -360,6 +360,8 @@ def test_children_contradiction():
         ("As a mother, I worry a lot.", 0),
         ("I'm a mum of two.", 3),
         ("My sons are in the school team.", 1),
+        # a build accepted this from a speaker with no children
+        ("On weekends I can go out to the countryside and visit my grandkids.", 0),
     ):
         found = anna_says(text, **{"household.children": kids})
         assert codes_of(found) == ["children_contradiction"], text
@@ -377,6 +379,7 @@ def test_children_contradiction():
         ("When I have my own kids one day, I'll take them hiking.", 0),
         ("If I didn't have kids, I'd travel more.", 2),
         ("I have 2 children's books on my desk.", 0),
+        ("I visit my grandkids every Sunday.", 1),
     ):
         assert codes_of(anna_says(text, **{"household.children": kids})) == [], text
 

@@ -21,6 +21,8 @@ FLOORS = {
     # which no check sees (recall 0); what is held is that no good one is rejected
     "narratives_real3_dev": {"precision": 1.0, "recall": 0.63},
     "narratives_real3_heldout": {"precision": None, "recall": 0.0},
+    # the third guided template's real outputs ("together" with nobody, written on this set)
+    "narratives_real4_dev": {"precision": 1.0, "recall": 0.66},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
     # every dialogue a default build accepted, read one by one (the coherence expert was written on it)
@@ -34,6 +36,7 @@ REAL_ACCEPTED = {
     "narratives_real2_dev": 13,
     "narratives_real3_dev": 18,
     "narratives_real3_heldout": 22,
+    "narratives_real4_dev": 21,
     "dialogues_real_dev": 0,
     "dialogues_real_heldout": 0,
 }

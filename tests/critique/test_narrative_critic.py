@@ -138,6 +138,7 @@ def test_children_contradiction():
         ("Ana Silva and her husband have two kids.", 1),
         ("Ana Silva drops her daughter at school every morning.", 0),
         ("Ana Silva lives with her partner and their two-year-old son.", 0),
+        ("On weekends, Ana Silva visits her grandchildren.", 0),
     ):
         result = faithfulness(text, {**PERSONA, "household.children": kids})
         assert "children_contradiction" in codes(result), text

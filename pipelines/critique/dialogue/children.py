@@ -41,7 +41,10 @@ _KIDS_AT_LEAST = re.compile(
     r"|\bas\s+an?\s+(?:(?:single|working|new)\s+)?(?P<p>mother|father|mum|mom|dad|parent)\b"
     rf"|{I_AM}\s+an?\s+(?:single|working|stay-at-home|young|new|busy)\s+(?P<p2>mother|father|mum|mom|dad|parent)\b"
     r"(?!\s+of\b)"
-    r"|\bmy\s+(?:wife|husband|partner)\s+and\s+(?P<p3>kids|children)\b",
+    r"|\bmy\s+(?:wife|husband|partner)\s+and\s+(?P<p3>kids|children)\b"
+    # a grandchild has a parent: "visit my grandkids" from a speaker with no children
+    r"|\bmy\s+(?:(?:little|baby|eldest|oldest|youngest|two|three|four|five)\s+)?"
+    r"grand(?:kids?|child|children|sons?|daughters?|babies|baby)\b",
     re.I,
 )
 _MY_KIDS = re.compile(

@@ -254,6 +254,8 @@ def _children_findings(text: str, attrs: dict[str, Any]) -> list[Finding]:
     for m in re.finditer(
         r"\b(?:her|his)\s+(?:[\w-]+\s+){0,2}?(?:son|daughter|baby|toddler|stepson|stepdaughter|kids|children)\b"
         r"|\btheir\s+(?:[\w-]+\s+){0,2}?(?:son|daughter|baby|toddler|stepson|stepdaughter)\b"
+        # a grandchild has a parent: "her grandchildren" for a persona with no children
+        r"|\b(?:her|his|their)\s+(?:[\w-]+\s+){0,2}?grand(?:kids?|child|children|sons?|daughters?)\b"
         r"|(?<!\bby a )(?<!\bto a )(?<!\bof a )(?<!\bas a )\b(?:single|working|stay-at-home|young)\s+"
         r"(?:mother|father|mum|mom|dad|parent)\b"
         r"|\b(?:is|became)\s+an?\s+(?:\w+\s+)?(?:mother|father|mum|mom|dad|parent)\b",

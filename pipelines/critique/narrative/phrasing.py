@@ -1,8 +1,8 @@
 """Claims in how single sentences are put, for the claims expert: the persona's city called the
 country's capital when it is not ("Campinas, Brazil's capital city"; the capitals are data in
 lexicons/claims.yaml), and sentences that fall apart about the persona's people ("His wife, Sarah,
-he loves ...", "his wife is married to a friend") or pastimes ("she spends on painting"),
-frequent in small models' prose.
+he loves ...", "his wife is married to a friend") or pastimes ("she spends on painting", "she
+plays bridge together" with nobody), frequent in small models' prose.
 
 Finding codes: attribute_contradiction (location.residence.city), broken_sentence (error)."""
 
@@ -94,6 +94,31 @@ _SPEND_NOTHING = re.compile(
 )
 
 
+# "On weekends, she goes to a yoga class together.", "Last weekend I played a bit of Minecraft
+# together": "together" in a sentence about one person, with nobody to be together with (no
+# "with", "and", "we", "they", "both", no group of people). "put/pull/get ... together" are
+# phrasal verbs, not company.
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
+_ALONE_TOGETHER = re.compile(r"\b(?:she|he|i)\b.*?\btogether\b", re.IGNORECASE)
+_COMPANY = re.compile(
+    r"\b(?:with|and|both|we|us|our|they|them|their|each other|one another|friends?|family|families|"
+    r"children|kids|grandchildren|grandkids|neighbou?rs|colleagues|everyone|everybody|people|parents|"
+    r"siblings|team|couple|all|put|puts|putting|pull|pulls|pulled|pulling|get|gets|got|getting|bring|brings|"
+    r"brought|bringing|piece|pieces|pieced|piecing|stitch|stitches|stitched|hold|holds|held|holding|"
+    r"come|comes|came|coming|keep|keeps|kept|keeping|tie|ties|tied|glue|glues|glued)\b",
+    re.IGNORECASE,
+)
+
+
+def _together_alone(text: str) -> str | None:
+    """The sentence where one person does something "together" with nobody, if any."""
+    for sentence in _SENTENCE.findall(text):
+        m = _ALONE_TOGETHER.search(sentence)
+        if m and not _COMPANY.search(sentence):
+            return sentence.strip()
+    return None
+
+
 def broken_sentences(text: str) -> list[Finding]:
     """Sentences that fall apart about the persona's people or their pastimes, frequent in small
     models' prose."""
@@ -106,4 +131,7 @@ def broken_sentences(text: str) -> list[Finding]:
         m = pattern.search(text)
         if m:
             findings.append(Finding(EXPERT, "broken_sentence", f"{what}: {m.group(0)!r}"))
+    alone = _together_alone(text)
+    if alone:
+        findings.append(Finding(EXPERT, "broken_sentence", f"'together' with nobody else: {alone[-80:]!r}"))
     return findings
