@@ -4,7 +4,11 @@ the flat attribute paths of a sampled persona, and the name helpers the stages s
 from __future__ import annotations
 
 import re
+from functools import cache
+from importlib import resources
 from typing import Any
+
+import yaml
 
 PRONOUNS = {"female": "she/her", "male": "he/him", "non-binary": "they/them"}
 NOUNS = {"female": "woman", "male": "man"}
@@ -72,11 +76,44 @@ def persona_facts(attrs: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in facts if v not in (None, "", "None")]
 
 
+@cache
+def hobby_activities() -> dict[str, str]:
+    """What a persona does on a free day for each hobby value (`activities.yaml`), third person
+    singular, `{poss}` for the possessive."""
+    text = resources.files("pipelines.common").joinpath("activities.yaml").read_text(encoding="utf-8")
+    return {str(k): str(v) for k, v in yaml.safe_load(text).items()}
+
+
+_PLURAL_VERBS = {"goes": "go", "does": "do", "has": "have"}
+
+
+def _plural(phrase: str) -> str:
+    """The phrase's first verb for "they": "goes fishing" -> "go fishing", "watches" -> "watch"."""
+    verb, _, rest = phrase.partition(" ")
+    if verb in _PLURAL_VERBS:
+        verb = _PLURAL_VERBS[verb]
+    elif verb.endswith(("ches", "shes", "sses", "xes")):
+        verb = verb[:-2]
+    elif verb.endswith("ies"):
+        verb = verb[:-3] + "y"
+    elif verb.endswith("s"):
+        verb = verb[:-1]
+    return f"{verb} {rest}".strip()
+
+
+def hobby_activity(hobby: str, poss: str, plural: bool = False) -> str:
+    """What someone does for `hobby` ("goes fishing", with `plural` "go fishing" for "they" or
+    "I"), `poss` filling the possessive; "" for a hobby `activities.yaml` lacks."""
+    activity = hobby_activities().get(hobby, "").format(poss=poss)
+    return _plural(activity) if plural and activity else activity
+
+
 def prefill_fields(attrs: dict[str, Any]) -> dict[str, str]:
     """The words a narrative's opening, written by the pipeline from the facts, is formatted with:
     name, age, a_age ("an 80"), noun, pronouns (pron, Pron, poss), be, has, enjoys, occupation,
-    city, country, marital, children ("two children") and hobby (the first). Fields whose
-    attribute is missing are absent."""
+    city, country, marital, children ("two children"), hobby (the first) and activity (what the
+    persona does for the second hobby, or the first where there is one: "goes fishing", from
+    `activities.yaml`). Fields whose attribute or activity is missing are absent."""
     g = attrs.get
     gender = str(g("demographics.gender")).lower()
     pron, poss, be, has = _GRAMMAR.get(gender, _THEY)
@@ -107,6 +144,9 @@ def prefill_fields(attrs: dict[str, Any]) -> dict[str, str]:
     hobbies = hobbies if isinstance(hobbies, list) else [hobbies] if hobbies else []
     if hobbies:
         fields["hobby"] = str(hobbies[0])
+        activity = hobby_activity(str(hobbies[1] if len(hobbies) > 1 else hobbies[0]), poss, plural=pron == "they")
+        if activity:
+            fields["activity"] = activity
     kids = g("household.children")
     if kids is not None:
         kids = int(kids)
@@ -128,6 +168,7 @@ PREFILL_FIELD_PATHS: dict[str, tuple[str, ...]] = {
     "marital": ("household.marital_status",),
     "children": ("household.children",),
     "hobby": ("interests.hobbies",),
+    "activity": ("interests.hobbies",),
 }
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.common.facts import first_name, prefill_fields
+from pipelines.common.facts import first_name, hobby_activity, prefill_fields
 from pipelines.critique.dialogue.findings import article
 
 
 def _who(attrs: dict[str, Any]) -> dict[str, str]:
-    """The words a frame is built from: first name, "a bus driver", city, first hobby, and the
-    family sentence ("I'm married and I have two children.")."""
+    """The words a frame is built from: first name, "a bus driver", city, first hobby, what they do
+    for it ("go fishing", `activities.yaml`; "" where it has none), and the family sentence ("I'm
+    married and I have two children.")."""
     f = prefill_fields(attrs)
     hobbies = attrs.get("interests.hobbies") or []
     hobbies = hobbies if isinstance(hobbies, list) else [hobbies]
@@ -31,8 +32,16 @@ def _who(attrs: dict[str, Any]) -> dict[str, str]:
         "job": article(f["occupation"]) if f.get("occupation") else "",
         "city": f.get("city", ""),
         "hobby": str(hobbies[0]) if hobbies else "",
+        "activity": hobby_activity(str(hobbies[0]), "my", plural=True) if hobbies else "",
         "family": (" and ".join(family) + ".") if family else "",
     }
+
+
+def _usually(who: dict[str, str], when: str) -> str:
+    """ "On Saturdays I usually go for a bike ride" where the hobby has an activity (the model
+    finishes the sentence); else the model says what they did ("Last weekend I"). Left to choose
+    the verb, the embedded model wrote "Last month I was doing that", "I went to the Olympics"."""
+    return f"{when} I usually {who['activity']}" if who["activity"] else "Last weekend I"
 
 
 def scaffolds(spec: dict[str, Any], turns: int) -> list[tuple[str, str]]:
@@ -49,10 +58,17 @@ def scaffolds(spec: dict[str, Any], turns: int) -> list[tuple[str, str]]:
         (
             f"Nice to meet you, {a['first']}! I'm {b['first']}"
             + (f", {b['job']}{where_b}" if b["job"] else "")
-            + (f". In my free time I love {b['hobby']}. Last weekend I" if b["hobby"] else ". In my free time I"),
+            + (
+                f". In my free time I love {b['hobby']}. {_usually(b, 'On Saturdays')}"
+                if b["hobby"]
+                else ". In my free time I"
+            ),
             " What do you like to do when you're not working?",
         ),
-        (f"I love {a['hobby']}. Last month I" if a["hobby"] else "Last month I", " Do you have a family?"),
+        (
+            f"I love {a['hobby']}. {_usually(a, 'On Sundays')}" if a["hobby"] else "Last month I",
+            " Do you have a family?",
+        ),
         ((f"{b['family']} " if b["family"] else "") + "On weekends I", " And you?"),
         ((f"{a['family']} " if a["family"] else "") + "Most evenings I'm at home, and I", ""),
         (f"That sounds lovely, {a['first']}. It was nice talking to you. Maybe we could", ""),

@@ -24,8 +24,9 @@ class PromptTemplate:
     # Opening words of the answer, written by the pipeline from the sampled attributes; the model
     # continues them (backends that support assistant prefill). Keeps small models on the subject.
     prefill: str = ""
-    # The opening used where a persona lacks an attribute the prefill names (empty: no prefill).
-    prefill_fallback: str = ""
+    # The openings tried in turn where a persona lacks a field the prefill names (none left: no
+    # prefill).
+    prefill_fallbacks: tuple[str, ...] = ()
     target_words: int = 90
     # The `persona_facts` labels the prompt shows (empty: all). Small models keep a handful of
     # facts straight far better than eighteen.
@@ -58,10 +59,12 @@ class PromptTemplate:
         if not self.prefill:
             return ""
         fields = prefill_fields(attrs)
-        try:
-            return self.prefill.format(**fields)
-        except KeyError:
-            return self.prefill_fallback.format(**fields)
+        for opening in (self.prefill, *self.prefill_fallbacks):
+            try:
+                return opening.format(**fields)
+            except KeyError:
+                continue
+        return ""
 
     def render_facts(self, facts: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
         return "Facts:\n" + "\n".join(f"- {k}: {v}" for k, v in facts)
@@ -126,6 +129,10 @@ _SHORT_EXAMPLE_FACTS = (
     ("Occupation", "Registered nurse"),
     ("Family", "Divorced, 2 children, lives with her children"),
     ("Hobbies", "cycling and pottery"),
+)
+_GUIDED_OPENING = (
+    "{name} is {a_age}-year-old {occupation} in {city}, {country}. {Pron} {be} {marital} and "
+    "{has} {children}. In {poss} free time, {pron} {enjoys} {hobby}. On weekends, {pron}"
 )
 _SHORT_FACTS = ("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Hobbies")
 
@@ -194,7 +201,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
             "{name} is {a_age}-year-old {occupation} in {city}, {country}. {Pron} {be} {marital} and "
             "{has} {children}. In {poss} free time, {pron}"
         ),
-        prefill_fallback="{name} is {a_age}-year-old {noun}",
+        prefill_fallbacks=("{name} is {a_age}-year-old {noun}",),
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),
@@ -212,11 +219,27 @@ TEMPLATES: dict[str, PromptTemplate] = {
             "the river and goes to a pottery class."
         ),
         instruction="Write four short sentences about {name}.",
-        prefill=(
-            "{name} is {a_age}-year-old {occupation} in {city}, {country}. {Pron} {be} {marital} and "
-            "{has} {children}. In {poss} free time, {pron} {enjoys} {hobby}. On weekends, {pron}"
+        prefill=_GUIDED_OPENING,
+        prefill_fallbacks=("{name} is {a_age}-year-old {noun}",),
+        target_words=45,
+        fact_labels=_SHORT_FACTS,
+    ),
+    # The second guided template with the weekend activity written by the pipeline as well (for
+    # the second hobby, from `activities.yaml`): the model finishes that sentence. Left to choose
+    # the verb, the embedded model wrote "reads wine", "plays woodcarving", "trains for chess".
+    # A hobby without an activity falls back to the second template's opening.
+    "persona_narrative_guided_v3": PromptTemplate(
+        template_id="persona_narrative_guided_v3",
+        system=_SHORT_SYSTEM,
+        example_facts=_SHORT_EXAMPLE_FACTS,
+        example_answer=(
+            "Lucía Romero is a 41-year-old registered nurse in Valencia, Spain. She is divorced and "
+            "has two children. In her free time, she enjoys cycling. On weekends, she goes to a "
+            "pottery class with her daughter."
         ),
-        prefill_fallback="{name} is {a_age}-year-old {noun}",
+        instruction="Write four short sentences about {name}.",
+        prefill=_GUIDED_OPENING + " {activity}",
+        prefill_fallbacks=(_GUIDED_OPENING, "{name} is {a_age}-year-old {noun}"),
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),

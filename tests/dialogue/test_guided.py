@@ -49,9 +49,10 @@ def test_frames_state_each_speakers_own_facts():
         " What do you do?",
     )
     assert frames[1][0] == (
-        "Nice to meet you, Anna! I'm Tom, an electrician in Leeds. In my free time I love football. Last weekend I"
+        "Nice to meet you, Anna! I'm Tom, an electrician in Leeds. In my free time I love football. "
+        "On Saturdays I usually play football"
     )
-    assert frames[2][0] == "I love hiking. Last month I"
+    assert frames[2][0] == "I love hiking. On Sundays I usually go hiking"
     assert frames[3] == ("I'm single and I have no children. On weekends I", " And you?")
     assert frames[4][0] == "I'm married and I have two children. Most evenings I'm at home, and I"
     assert frames[5][0].startswith("That sounds lovely, Anna.")
@@ -59,6 +60,9 @@ def test_frames_state_each_speakers_own_facts():
     bare = {"identity.name": "Sam Lee", "demographics.gender": "Non-binary"}
     frames = scaffolds(spec(bare, bare), 8)
     assert frames[0][0] == "Hi, I'm Sam. I" and frames[2][0] == "Last month I" and frames[3][0] == "On weekends I"
+    # a hobby without an activity leaves the sentence to the model
+    odd = {**ANNA, "interests.hobbies": ["falconry"]}
+    assert scaffolds(spec(odd), 6)[2][0] == "I love falconry. Last weekend I"
     assert frames[6:] == [("", ""), ("", "")]
 
 
@@ -72,8 +76,8 @@ def test_first_sentence():
 
 SENTENCES = {
     "lived here for": " twelve years now.",
-    "Last weekend I": " played with my cousins.",
-    "Last month I": " walked up into the Tatras.",
+    "play football": " with my cousins.",
+    "go hiking": " up into the Tatras.",
     "weekends I": " fix bikes for the neighbours.",
     "and I": " read to my two girls.",
     "we could": " meet for coffee next week.",
@@ -84,7 +88,11 @@ def continuation(req, i):
     """One sentence for the frame and a rambling second one; turn 3 of dialogue 1 is cut off
     until revised."""
     revising = "avoid them" in req.messages[-1][1]
-    if req.payload["spec"]["dialogue_index"] == 1 and req.prefill.endswith("hiking. Last month I") and not revising:
+    if (
+        req.payload["spec"]["dialogue_index"] == 1
+        and req.prefill.endswith("hiking. On Sundays I usually go hiking")
+        and not revising
+    ):
         return " baking bread with my"
     said = next(v for k, v in SENTENCES.items() if req.prefill.endswith(k))
     return said + " My grandmother once sold a bicycle to a priest."
@@ -120,7 +128,9 @@ def test_guided_turns_are_frame_sentence_question(tmp_path):
     assert kept[0]["generation"]["revision_count"] == 0
     # the cut turn was rejected (cut_off) and the revision finished it
     assert kept[1]["generation"]["revision_count"] == 1
-    assert kept[1]["turns"][2]["text"] == "I love hiking. Last month I walked up into the Tatras. Do you have a family?"
+    assert kept[1]["turns"][2]["text"] == (
+        "I love hiking. On Sundays I usually go hiking up into the Tatras. Do you have a family?"
+    )
 
 
 def test_without_prefill_the_turns_are_the_models_own(tmp_path):
@@ -151,8 +161,8 @@ def test_duplicates_are_looked_for_in_what_the_model_wrote(tmp_path):
     kept = run(tmp_path, [spec(index=0)])
     assert kept[0]["_text"].splitlines() == [
         "twelve years now.",
-        "played with my cousins.",
-        "walked up into the Tatras.",
+        "with my cousins.",
+        "up into the Tatras.",
         "fix bikes for the neighbours.",
         "read to my two girls.",
         "meet for coffee next week.",

@@ -117,3 +117,46 @@ def test_the_second_guided_template_writes_the_first_hobby_too():
     assert guided.render_prefill(them).endswith(f"In their free time, they enjoy {hobby}. On weekends, they")
     assert set(guided.model_paths(prefill=True)) == {"household.living_with"}
     assert guided.prompted_paths == get_template("persona_narrative_guided_v1").prompted_paths
+
+
+def test_the_third_guided_template_writes_the_weekend_activity():
+    """persona_narrative_guided_v3 states what the persona does on weekends for the second hobby
+    (the first where there is one); a hobby without an activity falls back to v2's opening."""
+    guided = get_template("persona_narrative_guided_v3")
+    two = {**ATTRS, "interests.hobbies": ["swimming", "genealogy"]}
+    assert guided.render_prefill(two).endswith(
+        "In her free time, she enjoys swimming. On weekends, she researches her family tree"
+    )
+    assert guided.render_prefill({**ATTRS, "interests.hobbies": ["swimming"]}).endswith(
+        "she enjoys swimming. On weekends, she goes swimming"
+    )
+    them = {**two, "demographics.gender": "Non-binary"}
+    assert guided.render_prefill(them).endswith("they enjoy swimming. On weekends, they research their family tree")
+    unknown = {**ATTRS, "interests.hobbies": ["swimming", "falconry"]}
+    assert guided.render_prefill(unknown) == get_template("persona_narrative_guided_v2").render_prefill(unknown)
+    assert guided.prompted_paths == get_template("persona_narrative_guided_v2").prompted_paths
+
+
+def test_every_weekend_activity_passes_the_critic_and_every_hobby_has_one():
+    """Each activity, in the opening the pipeline writes, is a narrative the critic accepts for
+    personas of every gender; every hobby value the shipped taxonomy can draw has an activity."""
+    from pipelines.common.facts import hobby_activities
+    from pipelines.common.settings import CriticSettings
+    from pipelines.config import load_config
+    from pipelines.critique.narrative import judge
+
+    taxonomy = load_taxonomy([REPO / "taxonomy" / "base.yaml"])
+    drawn = {v for case in taxonomy.attribute("interests.hobbies").cases for v, _ in case.values}
+    assert drawn <= set(hobby_activities()), sorted(drawn - set(hobby_activities()))
+    book = taxonomy_claim_book(taxonomy)
+    critic = CriticSettings.from_config(load_config()["critic"])
+    guided = get_template("persona_narrative_guided_v3")
+    failed = []
+    for gender in ("Female", "Male", "Non-binary"):
+        for hobby in sorted(drawn):
+            attrs = {**ATTRS, "demographics.gender": gender, "interests.hobbies": ["cooking", hobby]}
+            text = guided.render_prefill(attrs) + "."
+            verdict = judge(text, attrs, critic, book=book)
+            if not verdict.passed:
+                failed.append((text, [f.code for f in verdict.findings if f.severity == "error"]))
+    assert not failed, failed
