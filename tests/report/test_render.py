@@ -70,7 +70,10 @@ def test_the_card_says_which_opening_the_pipeline_wrote(metrics):
     guided["provenance"]["llm"].update(prompt_template_id="persona_narrative_guided_v1", assistant_prefill=True)
     card = render_card(guided)
     assert "opens with words the pipeline wrote from the sampled facts" in card
-    assert "In {poss} free time, {pron}" in card
+    assert "In {poss} free time, {pron}" in card and "{activity}" not in card
+    guided["provenance"]["llm"].update(prompt_template_id="persona_narrative_guided_v3")
+    card = render_card(guided)
+    assert "On weekends, {pron} {activity}` (`{activity}`: what the persona does for a hobby" in card
 
 
 def test_the_card_says_how_the_dialogues_were_written(metrics):

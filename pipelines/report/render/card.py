@@ -353,7 +353,8 @@ def _dialogue_lines(p: dict[str, Any], metrics: dict[str, Any], prefill: bool) -
     if mode == "guided" and prefill:
         how = (
             "guided: the pipeline wrote the frame of every turn from the two speakers' sampled facts (their "
-            "introductions with job and town, a hobby each, their family, a goodbye) and its questions, and the "
+            "introductions with job and town, a hobby each and what they usually do for it, their family, a goodbye) "
+            "and its questions, and the "
             "model wrote one sentence inside each frame, so the conversations share one shape"
         )
     elif mode == "whole":
@@ -371,7 +372,12 @@ def _opening(template_id: str, prefill: bool) -> str:
     template = TEMPLATES.get(template_id)
     if not prefill or template is None or not template.prefill:
         return ""
+    activity = (
+        ' (`{activity}`: what the persona does for a hobby, e.g. "goes for a bike ride")'
+        if "{activity}" in template.prefill
+        else ""
+    )
     return (
-        f" Each narrative opens with words the pipeline wrote from the sampled facts, `{template.prefill}`, "
-        "and the model continued them."
+        f" Each narrative opens with words the pipeline wrote from the sampled facts, `{template.prefill}`"
+        f"{activity}, and the model continued them."
     )
