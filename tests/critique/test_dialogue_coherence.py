@@ -50,6 +50,13 @@ GOOD = (
         ("Anna: Hey, buddy! How's it going?\nTom: Fine! What brings you both out tonight?", "many_addressees", 2),
         # a turn before the last one cut off by the token limit
         ("Anna: My husband loves you very much. He says he'll miss\nTom: Oh, thanks.", "cut_off", 1),
+        # "together" with nobody (guided frames, a default build)
+        (
+            "Anna: Hi, I'm Anna.\nTom: In my free time I love board games. On Saturdays I usually play board games "
+            "together. What do you like to do?",
+            "together_alone",
+            2,
+        ),
     ],
 )
 def test_real_failures_are_found(text, code, turn):
@@ -81,6 +88,8 @@ def test_a_good_conversation_has_none_of_them():
     assert codes("Anna: Is this seat free?\nTom: Hi! Yes, sit down. Where are you headed?") == {}
     # "you both" for the listener and someone the listener spoke of
     assert codes("Anna: My son and I go fishing there.\nTom: Lovely. Maybe I will see you both there.") == {}
+    # "together" with someone
+    assert codes("Anna: My son and I cook a big meal together.\nTom: Maybe we could cook together one day.") == {}
     # thanks for something done, not said
     assert codes("Anna: Thank you for carrying my shopping. You're very kind.\nTom: It's nothing.") == {}
 

@@ -6,7 +6,8 @@ wonderful news"), late_greeting (a speaker greets the other from the third turn 
 many_addressees (one listener spoken to as several: "you both", unless the listener has spoken of
 someone with them), formulaic_turns (three or more turns starting with the same two words),
 cut_off (a turn stops mid-sentence: the model ran out of tokens; on the last turn the structure
-expert's `truncated` warning comes with it). The phrases are data:
+expert's `truncated` warning comes with it), together_alone (a speaker does something "together"
+with nobody: "On Saturdays I usually play board games together."). The phrases are data:
 `pipelines/critique/lexicons/dialogue.yaml`."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import lru_cache
 from pipelines.critique.base import ExpertResult
 from pipelines.critique.dialogue.findings import DialogueFinding, Turn, finding, who
 from pipelines.critique.dialogue.structure import turn_complete
+from pipelines.critique.narrative.phrasing import together_alone
 
 EXPERT = "coherence"
 
@@ -89,6 +91,9 @@ def _turn_findings(k: int, spoken: list[tuple[int, int | None, str]], names: tup
         add("many_addressees", f"says {m.group(0)!r} to one listener", m.group(0))
     if not turn_complete(text):
         add("cut_off", "stops mid-sentence")
+    alone = together_alone(text)
+    if alone:
+        add("together_alone", f"does something 'together' with nobody: {alone[-80:]!r}", alone)
     return out
 
 

@@ -121,6 +121,7 @@ _INSTRUCTIONS: dict[str, str | Callable[[_Context], str]] = {
     "many_addressees": "{a} and {b} talk to each other alone: in turn {turn} {first} must not say {said!r}.",
     "formulaic_turns": "Start every turn in its own words: no two turns may open with {said!r}.",
     "cut_off": "Turn {turn} stops mid-sentence: let {first} finish it.",
+    "together_alone": "In turn {turn} {first} says {said!r}: say with whom, or leave out 'together'.",
 }
 # codes whose findings on several turns make one line
 _GROUPED = {

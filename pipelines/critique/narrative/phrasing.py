@@ -110,7 +110,7 @@ _COMPANY = re.compile(
 )
 
 
-def _together_alone(text: str) -> str | None:
+def together_alone(text: str) -> str | None:
     """The sentence where one person does something "together" with nobody, if any."""
     for sentence in _SENTENCE.findall(text):
         m = _ALONE_TOGETHER.search(sentence)
@@ -131,7 +131,7 @@ def broken_sentences(text: str) -> list[Finding]:
         m = pattern.search(text)
         if m:
             findings.append(Finding(EXPERT, "broken_sentence", f"{what}: {m.group(0)!r}"))
-    alone = _together_alone(text)
+    alone = together_alone(text)
     if alone:
         findings.append(Finding(EXPERT, "broken_sentence", f"'together' with nobody else: {alone[-80:]!r}"))
     return findings
