@@ -55,6 +55,16 @@ def test_another_value_of_a_sampled_attribute_is_a_contradiction(text, attribute
     assert ("attribute_contradiction", attribute) in errors(text)
 
 
+def test_a_partner_contradicts_only_a_single_persona():
+    """'her partner' for a single woman (a default build accepted it); a widow's new partner and a
+    business partner are not contradictions."""
+    single = {**ATTRS, "household.marital_status": "Single"}
+    found = ("attribute_contradiction", "household.marital_status")
+    assert found in errors("On weekends, she plays football together with her partner.", single)
+    assert found not in errors("On weekends, she plays football together with her partner.", ATTRS)  # widowed
+    assert found not in errors("She and her business partner run a stall at the market.", single)
+
+
 def test_a_negated_hobby_is_caught():
     assert ("hobby_negated", "interests.hobbies") in errors("Carmen has never understood football.")
 
