@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pipelines.common.facts import PREFILL_FIELD_PATHS, persona_facts, prefill_fields, prompted_paths
@@ -224,26 +224,23 @@ TEMPLATES: dict[str, PromptTemplate] = {
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),
-    # The second guided template with the weekend activity written by the pipeline as well (for
-    # the second hobby, from `activities.yaml`): the model finishes that sentence. Left to choose
-    # the verb, the embedded model wrote "reads wine", "plays woodcarving", "trains for chess".
-    # A hobby without an activity falls back to the second template's opening.
-    "persona_narrative_guided_v3": PromptTemplate(
-        template_id="persona_narrative_guided_v3",
-        system=_SHORT_SYSTEM,
-        example_facts=_SHORT_EXAMPLE_FACTS,
-        example_answer=(
-            "Lucía Romero is a 41-year-old registered nurse in Valencia, Spain. She is divorced and "
-            "has two children. In her free time, she enjoys cycling. On weekends, she goes to a "
-            "pottery class with her daughter."
-        ),
-        instruction="Write four short sentences about {name}.",
-        prefill=_GUIDED_OPENING + " {activity}",
-        prefill_fallbacks=(_GUIDED_OPENING, "{name} is {a_age}-year-old {noun}"),
-        target_words=45,
-        fact_labels=_SHORT_FACTS,
-    ),
 }
+
+# The second guided template with the weekend activity written by the pipeline as well (for the
+# second hobby, from `activities.yaml`): the model finishes that sentence. Left to choose the verb,
+# the embedded model wrote "reads wine", "plays woodcarving", "trains for chess". A hobby without
+# an activity falls back to the second template's opening.
+TEMPLATES["persona_narrative_guided_v3"] = replace(
+    TEMPLATES["persona_narrative_guided_v2"],
+    template_id="persona_narrative_guided_v3",
+    example_answer=(
+        "Lucía Romero is a 41-year-old registered nurse in Valencia, Spain. She is divorced and "
+        "has two children. In her free time, she enjoys cycling. On weekends, she goes to a "
+        "pottery class with her daughter."
+    ),
+    prefill=_GUIDED_OPENING + " {activity}",
+    prefill_fallbacks=(_GUIDED_OPENING, "{name} is {a_age}-year-old {noun}"),
+)
 
 
 def get_template(template_id: str) -> PromptTemplate:
