@@ -23,6 +23,9 @@ FLOORS = {
     "narratives_real3_heldout": {"precision": None, "recall": 0.0},
     # the third guided template's real outputs ("together" with nobody, written on this set)
     "narratives_real4_dev": {"precision": 1.0, "recall": 0.66},
+    # drawn from what a build with every current check accepted: what slipped through (recall 0);
+    # what is held is that no good one is rejected
+    "narratives_real4_heldout": {"precision": None, "recall": 0.0},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
     # every dialogue a default build accepted, read one by one (the coherence expert was written on it)
@@ -30,6 +33,7 @@ FLOORS = {
     "dialogues_real_heldout": {"precision": 1.0, "recall": 0.75},
     # guided dialogues of a default build, read one by one (the "together" check was written on it)
     "dialogues_real2_dev": {"precision": 1.0, "recall": 0.5},
+    "dialogues_real2_heldout": {"precision": None, "recall": 0.0},
 }
 # Real outputs of the embedded model, read one by one: how many a careful reader accepts.
 REAL_ACCEPTED = {
@@ -39,9 +43,11 @@ REAL_ACCEPTED = {
     "narratives_real3_dev": 18,
     "narratives_real3_heldout": 22,
     "narratives_real4_dev": 21,
+    "narratives_real4_heldout": 22,
     "dialogues_real_dev": 0,
     "dialogues_real_heldout": 0,
     "dialogues_real2_dev": 2,
+    "dialogues_real2_heldout": 1,
 }
 
 
