@@ -70,7 +70,9 @@ def scaffolds(spec: dict[str, Any], turns: int) -> list[tuple[str, str]]:
             " Do you have a family?",
         ),
         ((f"{b['family']} " if b["family"] else "") + "On weekends I", " And you?"),
-        ((f"{a['family']} " if a["family"] else "") + "Most evenings I'm at home, and I", ""),
-        (f"That sounds lovely, {a['first']}. It was nice talking to you. Maybe we could", ""),
+        # "Most evenings I'm at home, and I" drew "spend most nights playing golf"; "Maybe we could"
+        # drew goodbyes that mean nothing ("discuss something else", "if there were no restrictions")
+        ((f"{a['family']} " if a["family"] else "") + "Most evenings I", ""),
+        (f"That sounds lovely, {a['first']}. It was nice talking to you. Maybe we could meet for coffee", ""),
     ]
     return [frames[i] if i < len(frames) else ("", "") for i in range(turns)]

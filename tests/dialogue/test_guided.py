@@ -54,7 +54,7 @@ def test_frames_state_each_speakers_own_facts():
     )
     assert frames[2][0] == "I love hiking. On Sundays I usually go hiking"
     assert frames[3] == ("I'm single and I have no children. On weekends I", " And you?")
-    assert frames[4][0] == "I'm married and I have two children. Most evenings I'm at home, and I"
+    assert frames[4][0] == "I'm married and I have two children. Most evenings I"
     assert frames[5][0].startswith("That sounds lovely, Anna.")
     # a fact a persona lacks leaves its words out; turns past the sixth are the model's own
     bare = {"identity.name": "Sam Lee", "demographics.gender": "Non-binary"}
@@ -79,8 +79,8 @@ SENTENCES = {
     "play football": " with my cousins.",
     "go hiking": " up into the Tatras.",
     "weekends I": " fix bikes for the neighbours.",
-    "and I": " read to my two girls.",
-    "we could": " meet for coffee next week.",
+    "evenings I": " read to my two girls.",
+    "for coffee": " next week.",
 }
 
 
@@ -165,5 +165,5 @@ def test_duplicates_are_looked_for_in_what_the_model_wrote(tmp_path):
         "up into the Tatras.",
         "fix bikes for the neighbours.",
         "read to my two girls.",
-        "meet for coffee next week.",
+        "next week.",
     ]
