@@ -210,6 +210,12 @@ def test_what_a_speaker_says_about_themself_is_checked_too():
             {},
             "work.employment.occupation",
         ),
+        # a default build accepted it for a retired secretary
+        (
+            "Carmen Ruiz is a retired teacher. On weekends, she takes photographs for her business.",
+            {},
+            "work.employment.occupation",
+        ),
         (
             "Carmen Ruiz is a retired teacher. On Sundays, she spends her days working as a freelance writer.",
             {},
