@@ -362,6 +362,7 @@ def test_children_contradiction():
         ("My sons are in the school team.", 1),
         # a build accepted this from a speaker with no children
         ("On weekends I can go out to the countryside and visit my grandkids.", 0),
+        ("On weekends I always celebrate my little ones.", 1),  # a default build accepted it
     ):
         found = anna_says(text, **{"household.children": kids})
         assert codes_of(found) == ["children_contradiction"], text
@@ -380,6 +381,7 @@ def test_children_contradiction():
         ("If I didn't have kids, I'd travel more.", 2),
         ("I have 2 children's books on my desk.", 0),
         ("I visit my grandkids every Sunday.", 1),
+        ("I read to my little ones every night.", 3),
     ):
         assert codes_of(anna_says(text, **{"household.children": kids})) == [], text
 

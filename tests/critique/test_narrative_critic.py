@@ -139,6 +139,9 @@ def test_children_contradiction():
         ("Ana Silva drops her daughter at school every morning.", 0),
         ("Ana Silva lives with her partner and their two-year-old son.", 0),
         ("On weekends, Ana Silva visits her grandchildren.", 0),
+        # a default build accepted both for a widow with one child
+        ("She takes up painting as a hobby while taking care of her two young ones.", 1),
+        ("On Sundays she bakes with her little ones.", 1),
     ):
         result = faithfulness(text, {**PERSONA, "household.children": kids})
         assert "children_contradiction" in codes(result), text
@@ -153,6 +156,7 @@ def test_children_contradiction():
         ("Ana Silva has four children and eleven grandchildren.", 4),
         ("Ana Silva teaches thirty children to swim.", 0),
         ("Ana Silva has no children.", 0),
+        ("On Sundays she bakes with her two little ones.", 2),
     ):
         assert "children_contradiction" not in codes(faithfulness(text, {**PERSONA, "household.children": kids})), text
 

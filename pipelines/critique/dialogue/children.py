@@ -42,6 +42,8 @@ _KIDS_AT_LEAST = re.compile(
     rf"|{I_AM}\s+an?\s+(?:single|working|stay-at-home|young|new|busy)\s+(?P<p2>mother|father|mum|mom|dad|parent)\b"
     r"(?!\s+of\b)"
     r"|\bmy\s+(?:wife|husband|partner)\s+and\s+(?P<p3>kids|children)\b"
+    # "my little ones": more than one child
+    r"|\bmy\s+(?:little|young)\s+(?P<ones>ones)\b"
     # a grandchild has a parent: "visit my grandkids" from a speaker with no children
     r"|\bmy\s+(?:(?:little|baby|eldest|oldest|youngest|two|three|four|five)\s+)?"
     r"grand(?:kids?|child|children|sons?|daughters?|babies|baby)\b",
@@ -74,7 +76,7 @@ def children_finding(
         if count is not None and count <= 12:
             claims.append(("exact", m, count))
     for m in _KIDS_AT_LEAST.finditer(text):
-        if m.group("two"):
+        if m.group("two") or m.group("ones"):
             count = 2
         elif m.group("n"):
             count = number(m.group("n")) or 0

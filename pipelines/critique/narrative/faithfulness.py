@@ -241,6 +241,13 @@ def _children_findings(text: str, attrs: dict[str, Any]) -> list[Finding]:
             claims.append(("exact", m.group(0), count))
     for m in re.finditer(r"\b(?:her|his|their)\s+only\s+(?:child|kid)\b", text, re.I):
         claims.append(("exact", m.group(0), 1))
+    # "her two young ones", "his little ones": children said as ones, more than one
+    for m in re.finditer(rf"\b(?:her|his|their|has|have|had|with|and)\s+{n}\s+(?:little|young)\s+ones\b", text, re.I):
+        count = number(m.group("n"))
+        if count is not None:
+            claims.append(("exact", m.group(0), count))
+    for m in re.finditer(r"\b(?:her|his|their)\s+(?:little|young)\s+ones\b", text, re.I):
+        claims.append(("at_least", m.group(0), 2))
     for m in re.finditer(
         rf"\b(?:her|his|their|has|have|had|with|raising|raised|and)\s+{n}\s+{adj}(?:sons|daughters|boys|girls)\b",
         text,
