@@ -26,6 +26,7 @@ FLOORS = {
     # drawn from what a build with every current check accepted: what slipped through (recall 0);
     # what is held is that no good one is rejected
     "narratives_real4_heldout": {"precision": None, "recall": 0.0},
+    "narratives_real5_heldout": {"precision": None, "recall": 0.0},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
     # every dialogue a default build accepted, read one by one (the coherence expert was written on it)
@@ -34,6 +35,7 @@ FLOORS = {
     # guided dialogues of a default build, read one by one (the "together" check was written on it)
     "dialogues_real2_dev": {"precision": 1.0, "recall": 0.5},
     "dialogues_real2_heldout": {"precision": None, "recall": 0.0},
+    "dialogues_real3_heldout": {"precision": None, "recall": 0.0},
 }
 # Real outputs of the embedded model, read one by one: how many a careful reader accepts.
 REAL_ACCEPTED = {
@@ -44,10 +46,12 @@ REAL_ACCEPTED = {
     "narratives_real3_heldout": 22,
     "narratives_real4_dev": 21,
     "narratives_real4_heldout": 22,
+    "narratives_real5_heldout": 25,
     "dialogues_real_dev": 0,
     "dialogues_real_heldout": 0,
     "dialogues_real2_dev": 2,
     "dialogues_real2_heldout": 1,
+    "dialogues_real3_heldout": 5,
 }
 
 
