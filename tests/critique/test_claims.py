@@ -309,6 +309,8 @@ GUARD = {
         # "together" with nobody, from a default build (persona_narrative_guided_v3)
         ("On weekends, he plays football together as part of his hobby.", ("broken_sentence", None)),
         ("On weekends, he goes to a yoga class together.", ("broken_sentence", None)),
+        # a yearly occasion every week (a default build)
+        ("On weekends, he goes for a bike ride to celebrate his marriage anniversary.", ("broken_sentence", None)),
     ],
 )
 def test_capitals_own_businesses_and_broken_sentences(text, found):
@@ -326,6 +328,8 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "On weekends, he and his wife cook together.",  # company for "together"
         "Léo plays football with friends, and they train together on Sundays.",
         "After the divorce Léo is getting his life together.",  # a phrasal verb
+        "Every year Léo and his wife celebrate their anniversary in Rio.",  # yearly
+        "On weekends Léo plays football; last June he celebrated his retirement with the team.",  # past
     ],
 )
 def test_near_misses_of_capitals_businesses_and_broken_sentences(text):

@@ -57,6 +57,11 @@ GOOD = (
             "together_alone",
             2,
         ),
+        (
+            "Anna: Do you have a family?\nTom: I'm married. On weekends I always celebrate my life anniversaries.",
+            "weekly_occasion",
+            2,
+        ),
     ],
 )
 def test_real_failures_are_found(text, code, turn):

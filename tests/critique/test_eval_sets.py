@@ -25,7 +25,9 @@ FLOORS = {
     "narratives_real4_dev": {"precision": 1.0, "recall": 0.66},
     # drawn from what a build with every current check accepted: what slipped through (recall 0);
     # what is held is that no good one is rejected
-    "narratives_real4_heldout": {"precision": None, "recall": 0.0},
+    # the weekly-occasion check (written on the dev builds) rejects 2 of real 4's 8, whose failures
+    # had been read before it was written; real 5 was labelled before it
+    "narratives_real4_heldout": {"precision": 1.0, "recall": 0.25},
     "narratives_real5_heldout": {"precision": None, "recall": 0.0},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
@@ -33,9 +35,9 @@ FLOORS = {
     "dialogues_real_dev": {"precision": 1.0, "recall": 0.9},
     "dialogues_real_heldout": {"precision": 1.0, "recall": 0.75},
     # guided dialogues of a default build, read one by one (the "together" check was written on it)
-    "dialogues_real2_dev": {"precision": 1.0, "recall": 0.5},
+    "dialogues_real2_dev": {"precision": 1.0, "recall": 0.62},
     "dialogues_real2_heldout": {"precision": None, "recall": 0.0},
-    "dialogues_real3_heldout": {"precision": None, "recall": 0.0},
+    "dialogues_real3_heldout": {"precision": 1.0, "recall": 0.2},
 }
 # Real outputs of the embedded model, read one by one: how many a careful reader accepts.
 REAL_ACCEPTED = {

@@ -7,7 +7,8 @@ many_addressees (one listener spoken to as several: "you both", unless the liste
 someone with them), formulaic_turns (three or more turns starting with the same two words),
 cut_off (a turn stops mid-sentence: the model ran out of tokens; on the last turn the structure
 expert's `truncated` warning comes with it), together_alone (a speaker does something "together"
-with nobody: "On Saturdays I usually play board games together."). The phrases are data:
+with nobody: "On Saturdays I usually play board games together."), weekly_occasion (a yearly occasion
+celebrated every week: "On weekends I always celebrate my life anniversaries."). The phrases are data:
 `pipelines/critique/lexicons/dialogue.yaml`."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from functools import lru_cache
 from pipelines.critique.base import ExpertResult
 from pipelines.critique.dialogue.findings import DialogueFinding, Turn, finding, who
 from pipelines.critique.dialogue.structure import turn_complete
-from pipelines.critique.narrative.phrasing import together_alone
+from pipelines.critique.narrative.phrasing import together_alone, weekly_occasion
 
 EXPERT = "coherence"
 
@@ -94,6 +95,9 @@ def _turn_findings(k: int, spoken: list[tuple[int, int | None, str]], names: tup
     alone = together_alone(text)
     if alone:
         add("together_alone", f"does something 'together' with nobody: {alone[-80:]!r}", alone)
+    occasion = weekly_occasion(text)
+    if occasion:
+        add("weekly_occasion", f"celebrates a yearly occasion every week: {occasion!r}", occasion)
     return out
 
 

@@ -2,7 +2,8 @@
 country's capital when it is not ("Campinas, Brazil's capital city"; the capitals are data in
 lexicons/claims.yaml), and sentences that fall apart about the persona's people ("His wife, Sarah,
 he loves ...", "his wife is married to a friend") or pastimes ("she spends on painting", "she
-plays bridge together" with nobody), frequent in small models' prose.
+plays bridge together" with nobody, "on weekends ... to celebrate his anniversary"), frequent in
+small models' prose.
 
 Finding codes: attribute_contradiction (location.residence.city), broken_sentence (error)."""
 
@@ -119,6 +120,31 @@ def together_alone(text: str) -> str | None:
     return None
 
 
+# "On weekends, he goes for a bike ride to celebrate his marriage anniversary", "On weekends I
+# always celebrate my life anniversaries": a once-a-year occasion of one's own, celebrated in a
+# sentence about what someone does every week. Past celebrations ("celebrated her retirement last
+# June") and yearly ones ("every year they celebrate their anniversary") are not.
+_RECURRING = re.compile(
+    r"\b(?:on\s+(?:weekends|saturdays|sundays|fridays|weekdays)|at\s+weekends|every\s+(?:weekend|week|saturday|"
+    r"sunday|friday|day|evening|night|morning)|most\s+(?:weekends|evenings|days|nights|mornings)|usually|always|often)\b",
+    re.IGNORECASE,
+)
+_OCCASION = re.compile(
+    r"\bcelebrat(?:e|es|ing)\b.*?\b(?:her|his|their|my|our)\s+(?:[\w'’-]+\s+){0,2}?"
+    r"(?:birthday|anniversary|anniversaries|graduation|retirement)\b",
+    re.IGNORECASE,
+)
+
+
+def weekly_occasion(text: str) -> str | None:
+    """The words of a sentence that celebrates a once-a-year occasion every week, if any."""
+    for sentence in _SENTENCE.findall(text):
+        m = _OCCASION.search(sentence)
+        if m and _RECURRING.search(sentence):
+            return m.group(0)
+    return None
+
+
 def broken_sentences(text: str) -> list[Finding]:
     """Sentences that fall apart about the persona's people or their pastimes, frequent in small
     models' prose."""
@@ -134,4 +160,7 @@ def broken_sentences(text: str) -> list[Finding]:
     alone = together_alone(text)
     if alone:
         findings.append(Finding(EXPERT, "broken_sentence", f"'together' with nobody else: {alone[-80:]!r}"))
+    occasion = weekly_occasion(text)
+    if occasion:
+        findings.append(Finding(EXPERT, "broken_sentence", f"a yearly occasion every week: {occasion!r}"))
     return findings
