@@ -50,9 +50,9 @@ def test_frames_state_each_speakers_own_facts():
     )
     assert frames[1][0] == (
         "Nice to meet you, Anna! I'm Tom, an electrician in Leeds. In my free time I love football. "
-        "On Saturdays I usually play football"
+        "On Saturdays I usually play football with friends"
     )
-    assert frames[2][0] == "I love hiking. On Sundays I usually go hiking"
+    assert frames[2][0] == "I love hiking. On Sundays I usually go hiking in the hills nearby"
     assert frames[3] == ("I'm single and I have no children. On weekends I", " And you?")
     assert frames[4][0] == "I'm married and I have two children. Most evenings I"
     assert frames[5][0].startswith("That sounds lovely, Anna.")
@@ -76,8 +76,8 @@ def test_first_sentence():
 
 SENTENCES = {
     "lived here for": " twelve years now.",
-    "play football": " with my cousins.",
-    "go hiking": " up into the Tatras.",
+    "with friends": " from work.",
+    "hills nearby": " with my dog.",
     "weekends I": " fix bikes for the neighbours.",
     "evenings I": " read to my two girls.",
     "for coffee": " next week.",
@@ -90,7 +90,7 @@ def continuation(req, i):
     revising = "avoid them" in req.messages[-1][1]
     if (
         req.payload["spec"]["dialogue_index"] == 1
-        and req.prefill.endswith("hiking. On Sundays I usually go hiking")
+        and req.prefill.endswith("hiking. On Sundays I usually go hiking in the hills nearby")
         and not revising
     ):
         return " baking bread with my"
@@ -129,7 +129,7 @@ def test_guided_turns_are_frame_sentence_question(tmp_path):
     # the cut turn was rejected (cut_off) and the revision finished it
     assert kept[1]["generation"]["revision_count"] == 1
     assert kept[1]["turns"][2]["text"] == (
-        "I love hiking. On Sundays I usually go hiking up into the Tatras. Do you have a family?"
+        "I love hiking. On Sundays I usually go hiking in the hills nearby with my dog. Do you have a family?"
     )
 
 
@@ -161,8 +161,8 @@ def test_duplicates_are_looked_for_in_what_the_model_wrote(tmp_path):
     kept = run(tmp_path, [spec(index=0)])
     assert kept[0]["_text"].splitlines() == [
         "twelve years now.",
-        "with my cousins.",
-        "up into the Tatras.",
+        "from work.",
+        "with my dog.",
         "fix bikes for the neighbours.",
         "read to my two girls.",
         "next week.",
