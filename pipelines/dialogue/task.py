@@ -293,7 +293,7 @@ class GuidedDialogueTask(TurnByTurnDialogueTask):
         spec["_text"] = masked_text("\n".join(written), speaker_names(spec))
 
 
-_FIRST_SENTENCE = re.compile(r"^.+?(?:\.\.\.|…|[.!?]+[\"”’)]*(?=\s|$))")
+_FIRST_SENTENCE = re.compile(r"^.*?(?:\.\.\.|…|[.!?]+[\"”’)]*(?=\s|$))")
 
 
 def first_sentence(text: str) -> str:

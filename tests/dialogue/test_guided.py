@@ -72,6 +72,9 @@ def test_first_sentence():
     assert first_sentence('said "hi." Then') == 'said "hi."'
     assert first_sentence("walked 3.5 miles today! Ok") == "walked 3.5 miles today!"
     assert first_sentence("never finish") == "never finish"
+    # the model ends the frame's sentence at once: its next sentence is not kept
+    assert first_sentence(". How was your week going? Then") == "."
+    assert first_sentence(" with my dog. My wife loves her cat.") == " with my dog."
 
 
 SENTENCES = {
