@@ -104,6 +104,9 @@ def test_surface_failures():
     assert codes("Carmen is a {occupation} who lives in [city] with her family and two dogs.") == {"placeholder"}
     assert codes("I am Carmen and I love my garden; you would love it too.") == {"person_drift"}
     assert codes('Carmen likes to say "I never give up" when her knees hurt in the garden.') == set()
+    # a Cyrillic letter inside a Latin word (a default build's dialogue: "my wedding annуmbers")
+    assert codes("On weekends she always celebrates her wedding ann\u0443mbers.") == {"garbled"}
+    assert "garbled" not in codes("Carmen reads Dostoevsky in the original, Достоевский, and Márquez in Spanish.")
     # the embedded model asking what to write instead of writing it (a default build accepted it)
     assert codes("In his free time, he enjoys climbing. On weekends, he does what?") == {"question"}
     assert codes('Carmen often asks her grandson "Are you hungry?" before he has taken off his coat.') == set()
@@ -311,6 +314,7 @@ GUARD = {
         ("On weekends, he goes to a yoga class together.", ("broken_sentence", None)),
         # a yearly occasion every week (a default build)
         ("On weekends, he goes for a bike ride to celebrate his marriage anniversary.", ("broken_sentence", None)),
+        ("On Saturdays he usually reads a crime novel every Sunday morning.", ("broken_sentence", None)),
     ],
 )
 def test_capitals_own_businesses_and_broken_sentences(text, found):

@@ -62,6 +62,12 @@ GOOD = (
             "weekly_occasion",
             2,
         ),
+        # one habit on two days (default builds)
+        (
+            "Anna: What do you do for fun?\nTom: On Saturdays I usually read a crime novel every Sunday.",
+            "day_clash",
+            2,
+        ),
     ],
 )
 def test_real_failures_are_found(text, code, turn):
@@ -93,6 +99,9 @@ def test_a_good_conversation_has_none_of_them():
     assert codes("Anna: Is this seat free?\nTom: Hi! Yes, sit down. Where are you headed?") == {}
     # "you both" for the listener and someone the listener spoke of
     assert codes("Anna: My son and I go fishing there.\nTom: Lovely. Maybe I will see you both there.") == {}
+    # two habits on two days
+    days = "Anna: On Saturdays I swim, and every Sunday I rest.\nTom: On Fridays I work and on Sundays I rest."
+    assert codes(days) == {}
     # "together" with someone
     assert codes("Anna: My son and I cook a big meal together.\nTom: Maybe we could cook together one day.") == {}
     # thanks for something done, not said

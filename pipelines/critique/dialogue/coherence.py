@@ -8,7 +8,8 @@ someone with them), formulaic_turns (three or more turns starting with the same 
 cut_off (a turn stops mid-sentence: the model ran out of tokens; on the last turn the structure
 expert's `truncated` warning comes with it), together_alone (a speaker does something "together"
 with nobody: "On Saturdays I usually play board games together."), weekly_occasion (a yearly occasion
-celebrated every week: "On weekends I always celebrate my life anniversaries."). The phrases are data:
+celebrated every week: "On weekends I always celebrate my life anniversaries."), day_clash (one
+habit on two different days: "On Saturdays I usually read a crime novel every Sunday morning."). The phrases are data:
 `pipelines/critique/lexicons/dialogue.yaml`."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from functools import lru_cache
 from pipelines.critique.base import ExpertResult
 from pipelines.critique.dialogue.findings import DialogueFinding, Turn, finding, who
 from pipelines.critique.dialogue.structure import turn_complete
-from pipelines.critique.narrative.phrasing import together_alone, weekly_occasion
+from pipelines.critique.narrative.phrasing import day_clash, together_alone, weekly_occasion
 
 EXPERT = "coherence"
 
@@ -98,6 +99,9 @@ def _turn_findings(k: int, spoken: list[tuple[int, int | None, str]], names: tup
     occasion = weekly_occasion(text)
     if occasion:
         add("weekly_occasion", f"celebrates a yearly occasion every week: {occasion!r}", occasion)
+    clash = day_clash(text)
+    if clash:
+        add("day_clash", f"puts one habit on two different days: {clash!r}", clash)
     return out
 
 

@@ -122,6 +122,7 @@ _INSTRUCTIONS: dict[str, str | Callable[[_Context], str]] = {
     "formulaic_turns": "Start every turn in its own words: no two turns may open with {said!r}.",
     "cut_off": "Turn {turn} stops mid-sentence: let {first} finish it.",
     "together_alone": "In turn {turn} {first} says {said!r}: say with whom, or leave out 'together'.",
+    "day_clash": "In turn {turn} {first} says {said!r}: name one day for it.",
     "weekly_occasion": "In turn {turn} {first} says {said!r} of every week: a birthday or anniversary is once a year.",
 }
 # codes whose findings on several turns make one line

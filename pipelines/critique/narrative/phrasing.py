@@ -145,6 +145,23 @@ def weekly_occasion(text: str) -> str | None:
     return None
 
 
+# "On Saturdays I usually read a crime novel every Sunday morning": one habit on two different days,
+# with no "and", "but" or comma between them (not "On Saturdays I swim, and every Sunday I rest").
+_DAYS = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_DAY_CLASH = re.compile(
+    rf"\bon\s+(?P<a>{_DAYS})s\b(?:(?!\band\b|\bbut\b|[,;]).)*?\b(?:every|on)\s+(?P<b>{_DAYS})s?\b", re.IGNORECASE
+)
+
+
+def day_clash(text: str) -> str | None:
+    """The words of a sentence that puts one habit on two different weekdays, if any."""
+    for sentence in _SENTENCE.findall(text):
+        m = _DAY_CLASH.search(sentence)
+        if m and m.group("a").lower() != m.group("b").lower():
+            return m.group(0)
+    return None
+
+
 def broken_sentences(text: str) -> list[Finding]:
     """Sentences that fall apart about the persona's people or their pastimes, frequent in small
     models' prose."""
@@ -163,4 +180,7 @@ def broken_sentences(text: str) -> list[Finding]:
     occasion = weekly_occasion(text)
     if occasion:
         findings.append(Finding(EXPERT, "broken_sentence", f"a yearly occasion every week: {occasion!r}"))
+    clash = day_clash(text)
+    if clash:
+        findings.append(Finding(EXPERT, "broken_sentence", f"one habit on two different days: {clash!r}"))
     return findings

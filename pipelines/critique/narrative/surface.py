@@ -9,7 +9,8 @@ Finding codes (all errors):
   placeholder     template slots left in: {occupation}, [number], <name>, ___
   person_drift    the narrative speaks as "I"/"we" or to "you" outside quotes (it must be in the
                   third person)
-  garbled         a run-together "word" of `GARBLED_LETTERS` letters or more
+  garbled         a run-together "word" of `GARBLED_LETTERS` letters or more, or a word whose
+                  letters come from two scripts ("annуmbers" with a Cyrillic у)
   web_artifact    hashtags or @handles
   meta_talk       the model talking about its text ("these edits", "the passage", ...) or signing
                   off as an assistant ("I hope you enjoyed this conversation! Let me know if ...")
@@ -23,6 +24,7 @@ Thresholds: see the constants; calibrated on tests/fixtures/critic_eval/*_dev.ya
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 from pipelines.critique.base import ExpertResult, Finding
@@ -85,6 +87,11 @@ def _foreign(text: str, language: str) -> str | None:
     return None
 
 
+def _scripts(word: str) -> list[str]:
+    """The scripts of a word's letters by their Unicode names: LATIN, CYRILLIC, GREEK, ..."""
+    return sorted({unicodedata.name(c, "UNKNOWN").split()[0] for c in word})
+
+
 def surface(
     text: str,
     language: str = "en",
@@ -110,6 +117,9 @@ def surface(
     long_words = [w for w in words(text) if len(w) >= GARBLED_LETTERS]
     if long_words:
         findings.append(Finding(EXPERT, "garbled", f"run-together text: {long_words[0][:40]!r}"))
+    mixed = next((w for w in re.findall(r"[^\W\d_]+", text) if len(_scripts(w)) > 1), None)
+    if mixed:
+        findings.append(Finding(EXPERT, "garbled", f"a word in two scripts: {mixed!r} ({', '.join(_scripts(mixed))})"))
     m = _WEB.search(text)
     if m:
         findings.append(Finding(EXPERT, "web_artifact", f"a hashtag or handle: {m.group(0).strip()!r}"))
