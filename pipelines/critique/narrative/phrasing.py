@@ -10,7 +10,7 @@ Finding codes: attribute_contradiction (location.residence.city), broken_sentenc
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -111,13 +111,14 @@ _COMPANY = re.compile(
 )
 
 
+def _in_a_sentence(text: str, find: Callable[[str], str | None]) -> str | None:
+    """What `find` returns for the first sentence of `text` it finds something in."""
+    return next((found for found in map(find, _SENTENCE.findall(text)) if found), None)
+
+
 def together_alone(text: str) -> str | None:
     """The sentence where one person does something "together" with nobody, if any."""
-    for sentence in _SENTENCE.findall(text):
-        m = _ALONE_TOGETHER.search(sentence)
-        if m and not _COMPANY.search(sentence):
-            return sentence.strip()
-    return None
+    return _in_a_sentence(text, lambda s: s.strip() if _ALONE_TOGETHER.search(s) and not _COMPANY.search(s) else None)
 
 
 # "On weekends, he goes for a bike ride to celebrate his marriage anniversary", "On weekends I
@@ -138,11 +139,12 @@ _OCCASION = re.compile(
 
 def weekly_occasion(text: str) -> str | None:
     """The words of a sentence that celebrates a once-a-year occasion every week, if any."""
-    for sentence in _SENTENCE.findall(text):
+
+    def find(sentence: str) -> str | None:
         m = _OCCASION.search(sentence)
-        if m and _RECURRING.search(sentence):
-            return m.group(0)
-    return None
+        return m.group(0) if m and _RECURRING.search(sentence) else None
+
+    return _in_a_sentence(text, find)
 
 
 # "On Saturdays I usually read a crime novel every Sunday morning": one habit on two different days,
@@ -155,11 +157,12 @@ _DAY_CLASH = re.compile(
 
 def day_clash(text: str) -> str | None:
     """The words of a sentence that puts one habit on two different weekdays, if any."""
-    for sentence in _SENTENCE.findall(text):
+
+    def find(sentence: str) -> str | None:
         m = _DAY_CLASH.search(sentence)
-        if m and m.group("a").lower() != m.group("b").lower():
-            return m.group(0)
-    return None
+        return m.group(0) if m and m.group("a").lower() != m.group("b").lower() else None
+
+    return _in_a_sentence(text, find)
 
 
 def broken_sentences(text: str) -> list[Finding]:
