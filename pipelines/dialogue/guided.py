@@ -20,8 +20,7 @@ def _who(attrs: dict[str, Any]) -> dict[str, str]:
     for it ("go fishing", `activities.yaml`; "" where it has none), and the family sentence ("I'm
     married and I have two children.")."""
     f = prefill_fields(attrs)
-    hobbies = attrs.get("interests.hobbies") or []
-    hobbies = hobbies if isinstance(hobbies, list) else [hobbies]
+    hobby = f.get("hobby", "")
     family = []
     if f.get("marital"):
         family.append(f"I'm {f['marital']}")
@@ -31,8 +30,8 @@ def _who(attrs: dict[str, Any]) -> dict[str, str]:
         "first": first_name(f.get("name", "")),
         "job": article(f["occupation"]) if f.get("occupation") else "",
         "city": f.get("city", ""),
-        "hobby": str(hobbies[0]) if hobbies else "",
-        "activity": hobby_activity(str(hobbies[0]), "my", plural=True) if hobbies else "",
+        "hobby": hobby,
+        "activity": hobby_activity(hobby, "my", plural=True) if hobby else "",
         "family": (" and ".join(family) + ".") if family else "",
     }
 

@@ -130,10 +130,14 @@ _SHORT_EXAMPLE_FACTS = (
     ("Family", "Divorced, 2 children, lives with her children"),
     ("Hobbies", "cycling and pottery"),
 )
-_GUIDED_OPENING = (
+# The guided openings: the first two sentences and the start of the third (v1), then the first
+# hobby and the start of the weekend sentence (v2, v3); the opening where the facts are missing.
+_FACTS_OPENING = (
     "{name} is {a_age}-year-old {occupation} in {city}, {country}. {Pron} {be} {marital} and "
-    "{has} {children}. In {poss} free time, {pron} {enjoys} {hobby}. On weekends, {pron}"
+    "{has} {children}. In {poss} free time, {pron}"
 )
+_GUIDED_OPENING = _FACTS_OPENING + " {enjoys} {hobby}. On weekends, {pron}"
+_BARE_OPENING = "{name} is {a_age}-year-old {noun}"
 _SHORT_FACTS = ("Name", "Age", "Gender", "Lives in", "Occupation", "Family", "Hobbies")
 
 TEMPLATES: dict[str, PromptTemplate] = {
@@ -197,11 +201,8 @@ TEMPLATES: dict[str, PromptTemplate] = {
             "class on Sundays."
         ),
         instruction="Write three short sentences about {name}.",
-        prefill=(
-            "{name} is {a_age}-year-old {occupation} in {city}, {country}. {Pron} {be} {marital} and "
-            "{has} {children}. In {poss} free time, {pron}"
-        ),
-        prefill_fallbacks=("{name} is {a_age}-year-old {noun}",),
+        prefill=_FACTS_OPENING,
+        prefill_fallbacks=(_BARE_OPENING,),
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),
@@ -220,7 +221,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
         ),
         instruction="Write four short sentences about {name}.",
         prefill=_GUIDED_OPENING,
-        prefill_fallbacks=("{name} is {a_age}-year-old {noun}",),
+        prefill_fallbacks=(_BARE_OPENING,),
         target_words=45,
         fact_labels=_SHORT_FACTS,
     ),
@@ -239,7 +240,7 @@ TEMPLATES["persona_narrative_guided_v3"] = replace(
         "pottery class with her daughter."
     ),
     prefill=_GUIDED_OPENING + " {activity}",
-    prefill_fallbacks=(_GUIDED_OPENING, "{name} is {a_age}-year-old {noun}"),
+    prefill_fallbacks=(_GUIDED_OPENING, _BARE_OPENING),
 )
 
 

@@ -9,7 +9,8 @@ cut_off (a turn stops mid-sentence: the model ran out of tokens; on the last tur
 expert's `truncated` warning comes with it), together_alone (a speaker does something "together"
 with nobody: "On Saturdays I usually play board games together."), weekly_occasion (a yearly occasion
 celebrated every week: "On weekends I always celebrate my life anniversaries."), day_clash (one
-habit on two different days: "On Saturdays I usually read a crime novel every Sunday morning."). The phrases are data:
+habit on two different days: "On Saturdays I usually read a crime novel every Sunday morning.");
+these three are the narrative critic's `phrasing.SENTENCE_CHECKS`. The phrases are data:
 `pipelines/critique/lexicons/dialogue.yaml`."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from functools import lru_cache
 from pipelines.critique.base import ExpertResult
 from pipelines.critique.dialogue.findings import DialogueFinding, Turn, finding, who
 from pipelines.critique.dialogue.structure import turn_complete
-from pipelines.critique.narrative.phrasing import day_clash, together_alone, weekly_occasion
+from pipelines.critique.narrative.phrasing import SENTENCE_CHECKS
 
 EXPERT = "coherence"
 
@@ -93,15 +94,10 @@ def _turn_findings(k: int, spoken: list[tuple[int, int | None, str]], names: tup
         add("many_addressees", f"says {m.group(0)!r} to one listener", m.group(0))
     if not turn_complete(text):
         add("cut_off", "stops mid-sentence")
-    alone = together_alone(text)
-    if alone:
-        add("together_alone", f"does something 'together' with nobody: {alone[-80:]!r}", alone)
-    occasion = weekly_occasion(text)
-    if occasion:
-        add("weekly_occasion", f"celebrates a yearly occasion every week: {occasion!r}", occasion)
-    clash = day_clash(text)
-    if clash:
-        add("day_clash", f"puts one habit on two different days: {clash!r}", clash)
+    for code, check, what in SENTENCE_CHECKS:
+        found = check(text)
+        if found:
+            add(code, f"{what}: {found[-80:]!r}", found)
     return out
 
 

@@ -231,7 +231,8 @@ def _children_findings(text: str, attrs: dict[str, Any]) -> list[Finding]:
     ):
         claims.append(("none", m.group(0), 0))
     for m in re.finditer(
-        rf"\b(?:her|his|their|has|have|had|with|raising|raised|and)\s+{n}\s+{adj}(?:children|kids)\b"
+        # "her two young ones": children said as ones
+        rf"\b(?:her|his|their|has|have|had|with|raising|raised|and)\s+{n}\s+{adj}(?:children|kids|(?<=little\s)ones|(?<=young\s)ones)\b"
         rf"|\b(?:mother|father|parent|mum|mom|dad)\s+of\s+{n.replace('<n>', '<n2>')}\b",
         text,
         re.I,
@@ -241,13 +242,6 @@ def _children_findings(text: str, attrs: dict[str, Any]) -> list[Finding]:
             claims.append(("exact", m.group(0), count))
     for m in re.finditer(r"\b(?:her|his|their)\s+only\s+(?:child|kid)\b", text, re.I):
         claims.append(("exact", m.group(0), 1))
-    # "her two young ones", "his little ones": children said as ones, more than one
-    for m in re.finditer(rf"\b(?:her|his|their|has|have|had|with|and)\s+{n}\s+(?:little|young)\s+ones\b", text, re.I):
-        count = number(m.group("n"))
-        if count is not None:
-            claims.append(("exact", m.group(0), count))
-    for m in re.finditer(r"\b(?:her|his|their)\s+(?:little|young)\s+ones\b", text, re.I):
-        claims.append(("at_least", m.group(0), 2))
     for m in re.finditer(
         rf"\b(?:her|his|their|has|have|had|with|raising|raised|and)\s+{n}\s+{adj}(?:sons|daughters|boys|girls)\b",
         text,
@@ -256,7 +250,12 @@ def _children_findings(text: str, attrs: dict[str, Any]) -> list[Finding]:
         count = number(m.group("n"))
         if count is not None and count > 1:
             claims.append(("at_least", m.group(0), count))
-    for m in re.finditer(r"\b(?:her|his)\s+(?:[\w-]+\s+){0,2}?(?:sons|daughters)\b", text, re.I):
+    # "his sons", "her little ones": more than one
+    for m in re.finditer(
+        r"\b(?:her|his)\s+(?:[\w-]+\s+){0,2}?(?:sons|daughters)\b|\b(?:her|his|their)\s+(?:little|young)\s+ones\b",
+        text,
+        re.I,
+    ):
         claims.append(("at_least", m.group(0), 2))
     for m in re.finditer(
         r"\b(?:her|his)\s+(?:[\w-]+\s+){0,2}?(?:son|daughter|baby|toddler|stepson|stepdaughter|kids|children)\b"

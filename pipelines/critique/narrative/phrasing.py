@@ -165,6 +165,15 @@ def day_clash(text: str) -> str | None:
     return _in_a_sentence(text, find)
 
 
+# The per-sentence checks narratives and dialogue turns share: (the dialogue coherence expert's
+# code, the check, what it found). In narratives each is a `broken_sentence`.
+SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
+    ("together_alone", together_alone, "does something 'together' with nobody"),
+    ("weekly_occasion", weekly_occasion, "celebrates a yearly occasion every week"),
+    ("day_clash", day_clash, "puts one habit on two different days"),
+)
+
+
 def broken_sentences(text: str) -> list[Finding]:
     """Sentences that fall apart about the persona's people or their pastimes, frequent in small
     models' prose."""
@@ -177,13 +186,8 @@ def broken_sentences(text: str) -> list[Finding]:
         m = pattern.search(text)
         if m:
             findings.append(Finding(EXPERT, "broken_sentence", f"{what}: {m.group(0)!r}"))
-    alone = together_alone(text)
-    if alone:
-        findings.append(Finding(EXPERT, "broken_sentence", f"'together' with nobody else: {alone[-80:]!r}"))
-    occasion = weekly_occasion(text)
-    if occasion:
-        findings.append(Finding(EXPERT, "broken_sentence", f"a yearly occasion every week: {occasion!r}"))
-    clash = day_clash(text)
-    if clash:
-        findings.append(Finding(EXPERT, "broken_sentence", f"one habit on two different days: {clash!r}"))
+    for _, check, what in SENTENCE_CHECKS:
+        found = check(text)
+        if found:
+            findings.append(Finding(EXPERT, "broken_sentence", f"{what}: {found[-80:]!r}"))
     return findings
