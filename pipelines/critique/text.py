@@ -84,7 +84,10 @@ def alternation(phrases: Sequence[str]) -> str:
 
 def has_phrase(phrase: str, lowered: str) -> bool:
     """Whether `phrase` occurs in the lower-cased text `lowered` as whole words."""
-    return re.search(rf"\b{re.escape(phrase.lower())}\b", lowered) is not None
+    phrase = phrase.lower()
+    if phrase not in lowered:  # no match without the substring: skip compiling a pattern
+        return False
+    return re.search(rf"\b{re.escape(phrase)}\b", lowered) is not None
 
 
 def ends_complete(text: str) -> bool:
