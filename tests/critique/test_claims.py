@@ -314,6 +314,8 @@ GUARD = {
         ("On weekends, he goes to a yoga class together.", ("broken_sentence", None)),
         # a yearly occasion every week (a default build)
         ("On weekends, he goes for a bike ride to celebrate his marriage anniversary.", ("broken_sentence", None)),
+        ("On weekends he always celebrates his wedding day with a long walk.", ("broken_sentence", None)),
+        ("On Sundays he usually celebrates his kids' birthdays at the park.", ("broken_sentence", None)),
         ("On Saturdays he usually reads a crime novel every Sunday morning.", ("broken_sentence", None)),
     ],
 )
@@ -333,6 +335,8 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "Léo plays football with friends, and they train together on Sundays.",
         "After the divorce Léo is getting his life together.",  # a phrasal verb
         "Every year Léo and his wife celebrate their anniversary in Rio.",  # yearly
+        "Every year they celebrate their wedding anniversary in Rio.",  # yearly
+        "On Saturdays Léo usually photographs a wedding in Campinas.",  # someone else's, his work
         "On weekends Léo plays football; last June he celebrated his retirement with the team.",  # past
     ],
 )

@@ -122,9 +122,10 @@ def together_alone(text: str) -> str | None:
 
 
 # "On weekends, he goes for a bike ride to celebrate his marriage anniversary", "On weekends I
-# always celebrate my life anniversaries": a once-a-year occasion of one's own, celebrated in a
-# sentence about what someone does every week. Past celebrations ("celebrated her retirement last
-# June") and yearly ones ("every year they celebrate their anniversary") are not.
+# always celebrate my life anniversaries", "celebrate my kids' birthdays", "my wedding day": a
+# once-a-year occasion of one's own, celebrated in a sentence about what someone does every week.
+# Past celebrations ("celebrated her retirement last June") and yearly ones ("every year they
+# celebrate their anniversary") are not.
 _RECURRING = re.compile(
     r"\b(?:on\s+(?:weekends|saturdays|sundays|fridays|weekdays)|at\s+weekends|every\s+(?:weekend|week|saturday|"
     r"sunday|friday|day|evening|night|morning)|most\s+(?:weekends|evenings|days|nights|mornings)|usually|always|often)\b",
@@ -132,7 +133,7 @@ _RECURRING = re.compile(
 )
 _OCCASION = re.compile(
     r"\bcelebrat(?:e|es|ing)\b.*?\b(?:her|his|their|my|our)\s+(?:[\w'’-]+\s+){0,2}?"
-    r"(?:birthday|anniversary|anniversaries|graduation|retirement)\b",
+    r"(?:birthdays?|anniversary|anniversaries|graduation|retirement|wedding)\b",
     re.IGNORECASE,
 )
 
