@@ -316,6 +316,7 @@ GUARD = {
         ("On weekends, he goes for a bike ride to celebrate his marriage anniversary.", ("broken_sentence", None)),
         ("On weekends he always celebrates his wedding day with a long walk.", ("broken_sentence", None)),
         ("On Sundays he usually celebrates his kids' birthdays at the park.", ("broken_sentence", None)),
+        ("He has no children. On weekends, he takes them out for dinner.", ("broken_sentence", None)),
         ("On Saturdays he usually reads a crime novel every Sunday morning.", ("broken_sentence", None)),
     ],
 )
@@ -337,6 +338,7 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "Every year Léo and his wife celebrate their anniversary in Rio.",  # yearly
         "Every year they celebrate their wedding anniversary in Rio.",  # yearly
         "On Saturdays Léo usually photographs a wedding in Campinas.",  # someone else's, his work
+        "Léo has no children. His nephews visit and he takes them fishing.",  # "them": the nephews
         "On weekends Léo plays football; last June he celebrated his retirement with the team.",  # past
     ],
 )

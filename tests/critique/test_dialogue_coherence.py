@@ -68,6 +68,13 @@ GOOD = (
             "day_clash",
             2,
         ),
+        # "them" right after having no children (a default build)
+        (
+            "Anna: Do you have a family?\nTom: I'm single and I have no children. On weekends I always go out and "
+            "spend time with them. And you?",
+            "childless_them",
+            2,
+        ),
     ],
 )
 def test_real_failures_are_found(text, code, turn):
@@ -104,6 +111,12 @@ def test_a_good_conversation_has_none_of_them():
     assert codes(days) == {}
     # "together" with someone
     assert codes("Anna: My son and I cook a big meal together.\nTom: Maybe we could cook together one day.") == {}
+    # "them" after no children, for someone named or for the things just said
+    nieces = "Anna: Do you have a family?\nTom: I have no children. My nieces visit and I take them to the park."
+    assert codes(nieces) == {}
+    games = "Anna: Do you have a family?\nTom: I have no children. I love board games and play them every weekend."
+    assert codes(games) == {}
+    assert codes("Anna: Do you have a family?\nTom: I have two children. On weekends I bring them home.") == {}
     # thanks for something done, not said
     assert codes("Anna: Thank you for carrying my shopping. You're very kind.\nTom: It's nothing.") == {}
 

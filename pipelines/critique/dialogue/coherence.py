@@ -9,8 +9,9 @@ cut_off (a turn stops mid-sentence: the model ran out of tokens; on the last tur
 expert's `truncated` warning comes with it), together_alone (a speaker does something "together"
 with nobody: "On Saturdays I usually play board games together."), weekly_occasion (a yearly occasion
 celebrated every week: "On weekends I always celebrate my life anniversaries."), day_clash (one
-habit on two different days: "On Saturdays I usually read a crime novel every Sunday morning.");
-these three are the narrative critic's `phrasing.SENTENCE_CHECKS`. The phrases are data:
+habit on two different days: "On Saturdays I usually read a crime novel every Sunday morning."),
+childless_them ("I have no children. On weekends I always bring them home."); these four are the
+narrative critic's `phrasing.SENTENCE_CHECKS`. The phrases are data:
 `pipelines/critique/lexicons/dialogue.yaml`."""
 
 from __future__ import annotations

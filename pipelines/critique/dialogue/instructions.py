@@ -123,6 +123,7 @@ _INSTRUCTIONS: dict[str, str | Callable[[_Context], str]] = {
     "cut_off": "Turn {turn} stops mid-sentence: let {first} finish it.",
     "together_alone": "In turn {turn} {first} says {said!r}: say with whom, or leave out 'together'.",
     "day_clash": "In turn {turn} {first} says {said!r}: name one day for it.",
+    "childless_them": "In turn {turn} {first} says {said!r} but has no children: say who 'them' is, or leave it out.",
     "weekly_occasion": "In turn {turn} {first} says {said!r} of every week: a birthday or anniversary is once a year.",
 }
 # codes whose findings on several turns make one line

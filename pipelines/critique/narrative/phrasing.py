@@ -166,12 +166,50 @@ def day_clash(text: str) -> str | None:
     return _in_a_sentence(text, find)
 
 
+# "I'm married and I have no children. On weekends I always bring them home." (a default build's
+# dialogues): "them" or "their" in the sentence right after one saying there are no children, with
+# no other people or things for it to stand for before it (a plural noun other than a time word:
+# "I have no children. My nieces visit and I take them out" is fine).
+_NO_CHILDREN = re.compile(r"\b(?:no|any)\s+(?:children|kids)\b[^.!?]*[.!?]+\s+(?P<next>[^.!?]*)", re.IGNORECASE)
+_THEM = re.compile(r"\b(?:them|their|theirs)\b", re.IGNORECASE)
+_NOT_PLURAL = frozenset(
+    "weekends evenings mornings nights days weeks years mondays tuesdays wednesdays thursdays fridays saturdays "  # noqa: SIM905
+    "sundays holidays always sometimes perhaps does this hers unless plus thus across famous various serious "
+    "nervous anxious previous".split()
+)
+_SUBJECT = frozenset(("he", "she", "it", "who"))
+_HABIT = frozenset(("always", "often", "usually", "sometimes", "never", "also", "still", "just"))
+
+
+def _plural_noun(words: list[str], i: int) -> bool:
+    """Whether words[i] reads as a plural noun: ends in -s, is no time word, and is not a verb
+    after he/she ("he takes", "she always brings")."""
+    w = words[i]
+    if len(w) <= 3 or not w.endswith("s") or w in _NOT_PLURAL:
+        return False
+    subject = words[i - 1] if i >= 1 and words[i - 1] not in _HABIT else words[i - 2] if i >= 2 else ""
+    return subject not in _SUBJECT
+
+
+def childless_them(text: str) -> str | None:
+    """The sentence after 'no children' that says 'them' with nothing for it to stand for, if any."""
+    for m in _NO_CHILDREN.finditer(text):
+        them = _THEM.search(m.group("next"))
+        if not them:
+            continue
+        before = re.findall(r"[a-z]+", m.group("next")[: them.start()].lower())
+        if not any(_plural_noun(before, i) for i in range(len(before))):
+            return m.group("next").strip()
+    return None
+
+
 # The per-sentence checks narratives and dialogue turns share: (the dialogue coherence expert's
 # code, the check, what it found). In narratives each is a `broken_sentence`.
 SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
     ("together_alone", together_alone, "does something 'together' with nobody"),
     ("weekly_occasion", weekly_occasion, "celebrates a yearly occasion every week"),
     ("day_clash", day_clash, "puts one habit on two different days"),
+    ("childless_them", childless_them, "says 'them' after having no children"),
 )
 
 
