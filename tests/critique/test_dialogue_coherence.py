@@ -130,3 +130,13 @@ def test_findings_reject_and_come_back_as_instructions():
     assert "Turn 1 starts the conversation: Anna must not open with 'good choice', as if answering someone." in lines
     assert "In turn 2 Tom must answer the question of turn 1, not say 'great news'." in lines
     assert "Anna and Tom talk to each other alone: in turn 2 Tom must not say 'you both'." in lines
+
+
+def test_them_after_no_children_comes_back_as_an_instruction():
+    critic = DialogueCriticSettings.from_config()
+    text = "Anna: Do you have a family?\nTom: I have no children. On weekends I always bring them home."
+    verdict = critique_dialogue(parse_dialogue(text, NAMES), (ANNA, TOM), critic, 2)
+    assert not verdict.passed
+    lines = dialogue_revision_instructions(verdict, (ANNA, TOM), critic, 2)
+    said = "On weekends I always bring them home"
+    assert f"In turn 2 Tom says {said!r} but has no children: say who 'them' is, or leave it out." in lines
