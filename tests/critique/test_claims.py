@@ -394,3 +394,20 @@ def test_spend_with_nothing_spent_is_a_broken_sentence():
         "She spends most of her pension on her grandchildren.",
     ):
         assert ("broken_sentence", None) not in errors("Carmen Ruiz is a 67-year-old woman. " + fine), fine
+
+
+def test_visiting_the_partner_one_lives_with_contradicts_the_household():
+    """ "On weekends I always visit my wife" from a married man who lives with her (default builds)."""
+    from pipelines.critique.narrative.claims import spoken_contradictions
+
+    home = {**GUARD, "household.living_with": "partner and children"}
+    turn = "I'm married and I have no children. On weekends I always visit my wife. And you?"
+    said = {(f.code, f.attribute) for f in spoken_contradictions(turn, home, BOOK)}
+    assert said == {("attribute_contradiction", "household.living_with")}
+    narrative = "Léo is married. On weekends, he goes for a bike ride to his wife's home."
+    assert ("attribute_contradiction", "household.living_with") in errors(narrative, home)
+    # a partner who lives elsewhere, or a visit to a grave or a hospital
+    assert not spoken_contradictions(turn, {**home, "household.living_with": "alone"}, BOOK)
+    assert not spoken_contradictions("On weekends I always visit my wife's grave.", home, BOOK)
+    assert not spoken_contradictions("My wife is in hospital, so I visit my wife every evening.", home, BOOK)
+    assert not spoken_contradictions("I have two children. On weekends I visit my parents.", home, BOOK)

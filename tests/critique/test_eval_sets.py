@@ -37,7 +37,9 @@ FLOORS = {
     "dialogues_real_heldout": {"precision": 1.0, "recall": 0.75},
     # guided dialogues of a default build, read one by one (the "together" check was written on it)
     "dialogues_real2_dev": {"precision": 1.0, "recall": 0.62},
-    "dialogues_real2_heldout": {"precision": None, "recall": 0.0},
+    # the "visit my wife" check (written on other builds) rejects 1 of real 2's 9; that failure had
+    # been read before it was written
+    "dialogues_real2_heldout": {"precision": 1.0, "recall": 0.11},
     "dialogues_real3_heldout": {"precision": 1.0, "recall": 0.2},
     # the "them" after no children check (written on the default build) rejects 1 of real 4's 6,
     # whose failure had been read before it was written

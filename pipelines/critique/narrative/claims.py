@@ -158,7 +158,9 @@ def _clause_prefix(text: str, start: int) -> str:
 def _about_someone_else(text: str, m: re.Match, book: ClaimBook, gender: str) -> bool:
     others = book.other_people - ({"they"} if gender == "non-binary" else set())
     # the clause so far, and the last words before the phrase across commas ("her husband, a retired ...")
-    before = set(words(_clause_prefix(text, m.start()))) | set(words(text[max(0, m.start() - 60) : m.start()])[-5:])
+    window = text[max(0, m.start() - 60) : m.start()]
+    window = re.split(r"[.!?]\s", window)[-1]  # within the sentence: "no children. I visit my wife" is about me
+    before = set(words(_clause_prefix(text, m.start()))) | set(words(window)[-5:])
     after = words(text[m.end() : m.end() + 20])[:1]
     return bool(before & others) or bool(after and after[0] in others)
 
