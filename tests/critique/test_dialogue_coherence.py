@@ -68,6 +68,11 @@ GOOD = (
             "day_clash",
             2,
         ),
+        (
+            "Anna: What do you do for fun?\nTom: On Sundays I usually record a podcast episode every weekday morning.",
+            "day_clash",
+            2,
+        ),
         # "them" right after having no children (a default build)
         (
             "Anna: Do you have a family?\nTom: I'm single and I have no children. On weekends I always go out and "

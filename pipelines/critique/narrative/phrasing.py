@@ -152,7 +152,8 @@ def weekly_occasion(text: str) -> str | None:
 # with no "and", "but" or comma between them (not "On Saturdays I swim, and every Sunday I rest").
 _DAYS = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _DAY_CLASH = re.compile(
-    rf"\bon\s+(?P<a>{_DAYS})s\b(?:(?!\band\b|\bbut\b|[,;]).)*?\b(?:every|on)\s+(?P<b>{_DAYS})s?\b", re.IGNORECASE
+    rf"\bon\s+(?P<a>{_DAYS})s\b(?:(?!\band\b|\bbut\b|[,;]).)*?\b(?:every|on)\s+(?P<b>{_DAYS}|weekday)s?\b",
+    re.IGNORECASE,
 )
 
 
@@ -161,7 +162,12 @@ def day_clash(text: str) -> str | None:
 
     def find(sentence: str) -> str | None:
         m = _DAY_CLASH.search(sentence)
-        return m.group(0) if m and m.group("a").lower() != m.group("b").lower() else None
+        if not m:
+            return None
+        a, b = m.group("a").lower(), m.group("b").lower()
+        # "On Sundays I usually record a podcast episode every weekday morning" (a default build)
+        clash = a in ("saturday", "sunday") if b == "weekday" else a != b
+        return m.group(0) if clash else None
 
     return _in_a_sentence(text, find)
 
