@@ -126,22 +126,30 @@ def test_a_good_conversation_has_none_of_them():
     assert codes("Anna: Thank you for carrying my shopping. You're very kind.\nTom: It's nothing.") == {}
 
 
-def test_findings_reject_and_come_back_as_instructions():
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Anna: Good choice! What brings you here?\nTom: That's great news. What brings you both here?",
+            [
+                "Turn 1 starts the conversation: Anna must not open with 'good choice', as if answering someone.",
+                "In turn 2 Tom must answer the question of turn 1, not say 'great news'.",
+                "Anna and Tom talk to each other alone: in turn 2 Tom must not say 'you both'.",
+            ],
+        ),
+        (
+            "Anna: Do you have a family?\nTom: I have no children. On weekends I always bring them home.",
+            [
+                "In turn 2 Tom says 'On weekends I always bring them home' but has no children: say who 'them' is,"
+                " or leave it out."
+            ],
+        ),
+    ],
+)
+def test_findings_reject_and_come_back_as_instructions(text, expected):
     critic = DialogueCriticSettings.from_config()
-    text = "Anna: Good choice! What brings you here?\nTom: That's great news. What brings you both here?"
     verdict = critique_dialogue(parse_dialogue(text, NAMES), (ANNA, TOM), critic, 2)
     assert not verdict.passed
     lines = dialogue_revision_instructions(verdict, (ANNA, TOM), critic, 2)
-    assert "Turn 1 starts the conversation: Anna must not open with 'good choice', as if answering someone." in lines
-    assert "In turn 2 Tom must answer the question of turn 1, not say 'great news'." in lines
-    assert "Anna and Tom talk to each other alone: in turn 2 Tom must not say 'you both'." in lines
-
-
-def test_them_after_no_children_comes_back_as_an_instruction():
-    critic = DialogueCriticSettings.from_config()
-    text = "Anna: Do you have a family?\nTom: I have no children. On weekends I always bring them home."
-    verdict = critique_dialogue(parse_dialogue(text, NAMES), (ANNA, TOM), critic, 2)
-    assert not verdict.passed
-    lines = dialogue_revision_instructions(verdict, (ANNA, TOM), critic, 2)
-    said = "On weekends I always bring them home"
-    assert f"In turn 2 Tom says {said!r} but has no children: say who 'them' is, or leave it out." in lines
+    for line in expected:
+        assert line in lines
