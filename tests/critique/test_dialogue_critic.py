@@ -386,6 +386,44 @@ def test_children_contradiction():
         assert codes_of(anna_says(text, **{"household.children": kids})) == [], text
 
 
+def test_listener_contradiction():
+    """What a speaker says of the other's family, against the other's persona (a default build
+    accepted "On Saturdays I usually take photographs of your wife." said to a divorced woman)."""
+    divorced = {"household.marital_status": "Divorced", "household.children": 0, "household.grandchildren": 0}
+    for text, attribute in (
+        ("On Saturdays I usually take photographs of your wife.", "household.marital_status"),
+        ("How is your husband doing these days?", "household.marital_status"),
+        ("Bring your boyfriend along next time!", "household.marital_status"),
+        ("Your kids must keep you busy.", "household.children"),
+        ("Does your little daughter like hiking?", "household.children"),
+        ("Do your grandkids visit often?", "household.grandchildren"),
+    ):
+        found = consistency([*GOOD[:2], (0, text), *GOOD[3:]], (ANNA, {**TOM, **divorced})).findings
+        assert codes_of(found) == ["listener_contradiction"], text
+        assert (found[0].attribute, found[0].turn, found[0].speaker) == (attribute, 3, 0)
+        assert "Tom Harris" in found[0].message
+    for text, tom in (
+        ("How is your ex-wife?", divorced),
+        ("Is your late wife's garden still growing?", {"household.marital_status": "Widowed"}),
+        ("When your kids leave home, the house goes quiet.", divorced),
+        ("If your partner likes cycling, bring them.", divorced),
+        ("How is your wife?", {"household.marital_status": "Married"}),
+        ("Your partner sounds lovely.", {"household.marital_status": "In a relationship"}),
+        ("Your kids must keep you busy.", {"household.children": 2}),
+        ("Your son-in-law is lucky.", divorced),
+        ("How is your wife?", {}),  # the persona does not say
+    ):
+        listener = {k: v for k, v in TOM.items() if k != "household.children"}
+        turns = [*GOOD[:2], (0, text), *GOOD[3:]]
+        assert codes_of(consistency(turns, (ANNA, {**listener, **tom})).findings) == [], text
+    verdict = critique_dialogue(
+        [*GOOD[:2], (0, "Your kids must keep you busy."), *GOOD[3:]], (ANNA, {**TOM, **divorced}), CRITIC, 6
+    )
+    assert not verdict.passed
+    lines = dialogue_revision_instructions(verdict, (ANNA, {**TOM, **divorced}), CRITIC, 6)
+    assert "Tom Harris has no children: in turn 3 Anna must not say 'Your kids'." in lines
+
+
 def test_persona_unused_is_an_error_when_nothing_of_either_persona_comes_up():
     chat = [
         (0, "What a strange day, sunny one minute and raining the next."),

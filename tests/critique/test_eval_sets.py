@@ -46,7 +46,8 @@ FLOORS = {
     # the "them" after no children check (written on the default build) rejects 1 of real 4's 6,
     # whose failure had been read before it was written
     "dialogues_real4_heldout": {"precision": 1.0, "recall": 0.16},
-    "dialogues_real5_dev": {"precision": None, "recall": 0.0},
+    # the listener check ("your wife" to a divorced woman) was written on it
+    "dialogues_real5_dev": {"precision": 1.0, "recall": 0.2},
 }
 # Real outputs of the embedded model, read one by one: how many a careful reader accepts.
 REAL_ACCEPTED = {

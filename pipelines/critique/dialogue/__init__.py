@@ -10,6 +10,7 @@ severities mean what they mean for the narrative critic (codes marked * are warn
                prompt_leftover, truncated*
   consistency  each turn against its own speaker's persona: identity_swap, age_contradiction,
                occupation_swap, occupation_contradiction, children_contradiction,
+               listener_contradiction (the other's family: "your wife" to a divorced listener),
                wrong_addressee*, persona_unused (nothing of either persona comes up)
   echo         echoed_turn (a turn that copies an earlier one), repeated_sentence, repeated_ngrams
   style        naturalness: uniform_turns*, no_questions*; safety: slur, explicit_content,

@@ -62,6 +62,15 @@ _HYPOTHETICAL_AFTER = re.compile(r"\b(?:one\s+day|someday|some\s+day)\b", re.I)
 _KIDS_AT_WORK = frozenset({"teacher", "lecturer", "nurse", "doctor", "care worker", "social worker", "librarian"})
 
 
+def hypothetical(text: str, m: re.Match[str]) -> bool:
+    """Whether the sentence around match `m` makes it hypothetical: "if", "when", "would", ... before
+    it, "one day" after it."""
+    start = max(text.rfind(c, 0, m.start()) for c in ".!?;")
+    ends = [j for j in (text.find(c, m.end()) for c in ".!?;") if j >= 0]
+    before, after = text[start + 1 : m.start()], text[m.end() : min(ends, default=len(text))]
+    return bool(_HYPOTHETICAL_BEFORE.search(before) or _HYPOTHETICAL_AFTER.search(after))
+
+
 def children_finding(
     e: str, i: int, s: int, name: str, kids: int, text: str, own_groups: AbstractSet[str]
 ) -> DialogueFinding | None:
@@ -88,10 +97,7 @@ def children_finding(
             claims.append(("at_least", m, 1))
     for kind, m, count in claims:
         phrase = m.group(0)
-        start = max(text.rfind(c, 0, m.start()) for c in ".!?;")
-        ends = [j for j in (text.find(c, m.end()) for c in ".!?;") if j >= 0]
-        before, after = text[start + 1 : m.start()], text[m.end() : min(ends, default=len(text))]
-        if _HYPOTHETICAL_BEFORE.search(before) or _HYPOTHETICAL_AFTER.search(after):
+        if hypothetical(text, m):
             continue  # "if I had kids", "when I have my own kids one day"
         if children_contradicted(kind, phrase, count, kids):
             return finding(

@@ -5,7 +5,9 @@ speaker's, for swaps). Patterns are first-person and narrow ("I'm 40", not any n
 Finding codes (* warnings): identity_swap ("I'm <the other's name>", "my name is <someone
 else>"), wrong_addressee* (calling the other by one's own or a third name), age_contradiction,
 occupation_swap (the other speaker's job), occupation_contradiction (another job),
-children_contradiction (see `children`), persona_unused (an error: nothing of either persona comes up)."""
+children_contradiction (see `children`), listener_contradiction (what a speaker says of the
+other's spouse, partner, children or grandchildren against the other's persona: see `listener`),
+persona_unused (an error: nothing of either persona comes up)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from pipelines.critique.dialogue.findings import (
     pronouns,
     wordset,
 )
+from pipelines.critique.dialogue.listener import listener_finding
 from pipelines.critique.lexicon import faith_lexicon, occupation_terms
 from pipelines.critique.text import DECADES, NUM, alternation, decade_span, fold, has_phrase, number, words
 
@@ -264,6 +267,10 @@ def consistency(turns: Sequence[Turn], speakers: Speakers) -> ExpertResult:
             f = children_finding(e, i, s, name, int(kids), text, own_groups)
             if f:
                 findings.append(f)
+        # --- the listener's family ("your wife" to a divorced listener)
+        f = listener_finding(e, i, s, name, other_name, other, text)
+        if f:
+            findings.append(f)
     # --- is each persona in the conversation at all? Lexical and crude ("Do you like football?"
     # "I love it." conveys the second speaker's hobby), so a fact counts wherever it comes up; a
     # persona that does not only lowers the score, and neither (small talk about the weather) is an error.

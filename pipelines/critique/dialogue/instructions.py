@@ -50,6 +50,12 @@ def _age(c: _Context) -> str:
     return f"{c.name} {c.is_} {c.attrs.get('demographics.age')}: in turn {c.turn} {c.she} must not say {wrong}."
 
 
+def _listener(c: _Context) -> str:
+    listener = names_of(c.speakers)[1 - c.speaker] if c.speaker is not None else "the other speaker"
+    has = c.removed.rsplit(", who ", 1)[-1]  # "is divorced", "has no children"
+    return f"{listener} {has}: in turn {c.turn} {c.first} must not say {c.said!r}."
+
+
 def _occupation(c: _Context) -> str:
     occ = str(c.attrs.get("work.employment.occupation") or "").lower()
     own = (
@@ -103,6 +109,7 @@ _INSTRUCTIONS: dict[str, str | Callable[[_Context], str]] = {
     "occupation_swap": _occupation,
     "occupation_contradiction": _occupation,
     "children_contradiction": "{name} has {children}: in turn {turn} {she} must not say {said!r}.",
+    "listener_contradiction": _listener,
     "persona_unused": _persona_unused,
     "echoed_turn": "Turn {turn} repeats turn {ref}: say something new.",
     "repeated_sentence": _repeated_sentence,
