@@ -80,6 +80,12 @@ GOOD = (
             "childless_them",
             2,
         ),
+        # a pastime as part of a business (default builds' narratives)
+        (
+            "Anna: What do you do for fun?\nTom: On Saturdays I usually go swimming as part of my business.",
+            "pastime_as_work",
+            2,
+        ),
     ],
 )
 def test_real_failures_are_found(text, code, turn):
@@ -142,6 +148,13 @@ def test_a_good_conversation_has_none_of_them():
             [
                 "In turn 2 Tom says 'On weekends I always bring them home' but has no children: say who 'them' is,"
                 " or leave it out."
+            ],
+        ),
+        (
+            "Anna: What do you do for fun?\nTom: On Saturdays I usually go swimming as part of my business.",
+            [
+                "In turn 2 Tom says 'On Saturdays I usually go swimming as part of my business': a pastime is not"
+                " part of a business or job; say what he does for fun."
             ],
         ),
     ],

@@ -22,7 +22,7 @@ FLOORS = {
     "narratives_real3_dev": {"precision": 1.0, "recall": 0.63},
     "narratives_real3_heldout": {"precision": None, "recall": 0.0},
     # the third guided template's real outputs ("together" with nobody, written on this set)
-    "narratives_real4_dev": {"precision": 1.0, "recall": 0.66},
+    "narratives_real4_dev": {"precision": 1.0, "recall": 0.77},
     # drawn from what a build with every current check accepted: what slipped through (recall 0);
     # what is held is that no good one is rejected
     # the weekly-occasion check (written on the dev builds) rejects 2 of real 4's 8, whose failures
@@ -31,7 +31,8 @@ FLOORS = {
     "narratives_real5_heldout": {"precision": None, "recall": 0.0},
     "narratives_real6_heldout": {"precision": None, "recall": 0.0},
     # a default build with --seed 8086 (30 of its accepted narratives, 10 dialogues), read one by one
-    "narratives_real7_dev": {"precision": None, "recall": 0.0},
+    # the pastime-as-work check was written from default builds including this one
+    "narratives_real7_dev": {"precision": 1.0, "recall": 0.2},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
     # every dialogue a default build accepted, read one by one (the coherence expert was written on it)

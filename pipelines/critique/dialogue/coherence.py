@@ -10,7 +10,8 @@ expert's `truncated` warning comes with it), together_alone (a speaker does some
 with nobody: "On Saturdays I usually play board games together."), weekly_occasion (a yearly occasion
 celebrated every week: "On weekends I always celebrate my life anniversaries."), day_clash (one
 habit on two different days: "On Saturdays I usually read a crime novel every Sunday morning."),
-childless_them ("I have no children. On weekends I always bring them home."); these four are the
+childless_them ("I have no children. On weekends I always bring them home."), pastime_as_work ("On
+Saturdays I usually go swimming as part of my business."); these five are the
 narrative critic's `phrasing.SENTENCE_CHECKS`. The phrases are data:
 `pipelines/critique/lexicons/dialogue.yaml`."""
 

@@ -132,6 +132,9 @@ _INSTRUCTIONS: dict[str, str | Callable[[_Context], str]] = {
     "day_clash": "In turn {turn} {first} says {said!r}: name one day for it.",
     "childless_them": "In turn {turn} {first} says {said!r} but has no children: say who 'them' is, or leave it out.",
     "weekly_occasion": "In turn {turn} {first} says {said!r} of every week: a birthday or anniversary is once a year.",
+    "pastime_as_work": (
+        "In turn {turn} {first} says {said!r}: a pastime is not part of a business or job; say what {she} does for fun."
+    ),
 }
 # codes whose findings on several turns make one line
 _GROUPED = {

@@ -209,6 +209,35 @@ def childless_them(text: str) -> str | None:
     return None
 
 
+# "On weekends, he goes swimming as part of his business activities", "plays golf as part of his
+# business team's holiday party", "bakes bread at home to support himself as an employee": a
+# pastime, in a sentence about free time or a weekly habit, done as part of a business, job or
+# career, or "as an employee". Helping or working in the family business at weekends is not one
+# ("On Sundays she helps her husband with his business").
+_AS_WORK = re.compile(
+    r"\bas\s+(?:a\s+)?part\s+of\s+(?:[\w'’-]+\s+){0,3}?(?:business(?:es)?|job|career|company|employer)\b"
+    r"|\bas\s+an\s+employee\b",
+    re.IGNORECASE,
+)
+_LEISURE = re.compile(r"\b(?:free|spare)\s+time\b|\bfor\s+fun\b|\bhobby\b", re.IGNORECASE)
+_WORKING = re.compile(r"\b(?:help(?:s|ed|ing)?|work(?:s|ed|ing)?|assist(?:s|ed|ing)?|manag(?:e|es|ed|ing))\b", re.I)
+
+
+def pastime_as_work(text: str) -> str | None:
+    """The sentence that does a pastime as part of a business, job or career, if any."""
+
+    def find(sentence: str) -> str | None:
+        m = _AS_WORK.search(sentence)
+        if not m:
+            return None
+        before = sentence[: m.start()]  # the pastime comes first: "On weekends, he goes swimming as part of"
+        if not (_RECURRING.search(before) or _LEISURE.search(before)) or _WORKING.search(before):
+            return None
+        return sentence.strip().rstrip(".!?")
+
+    return _in_a_sentence(text, find)
+
+
 # The per-sentence checks narratives and dialogue turns share: (the dialogue coherence expert's
 # code, the check, what it found). In narratives each is a `broken_sentence`.
 SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
@@ -216,6 +245,7 @@ SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
     ("weekly_occasion", weekly_occasion, "celebrates a yearly occasion every week"),
     ("day_clash", day_clash, "puts one habit on two different days"),
     ("childless_them", childless_them, "says 'them' after having no children"),
+    ("pastime_as_work", pastime_as_work, "does a pastime as part of a business or job"),
 )
 
 
