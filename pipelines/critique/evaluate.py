@@ -191,7 +191,7 @@ def _domains(taxonomy_files: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     from pipelines.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(list(taxonomy_files))
-    return {a.path: a.domain() for a in taxonomy.attributes if a.type == "categorical"}
+    return {a.path: a.domain() for a in taxonomy.attributes if a.type in ("categorical", "multi")}
 
 
 def evaluate_sets(folder: str | Path, taxonomy_files: list[str]) -> dict[str, dict[str, Any]]:

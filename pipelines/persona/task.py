@@ -111,5 +111,5 @@ class PersonaTask(OneCallPerRound):
 def taxonomy_claim_book(taxonomy, prompted: tuple[str, ...] = FACT_PATHS) -> ClaimBook:
     """The claim book of a taxonomy: its categorical attributes' domains; coverage counts the
     facts the narrative prompt shows (`prompted`: the template's `prompted_paths`)."""
-    domains = {a.path: a.domain() for a in taxonomy.attributes if a.type == "categorical"}
+    domains = {a.path: a.domain() for a in taxonomy.attributes if a.type in ("categorical", "multi")}
     return claim_book(domains, prompted)

@@ -419,3 +419,36 @@ def test_visiting_the_partner_one_lives_with_contradicts_the_household():
     assert not spoken_contradictions("On weekends I always visit my wife's grave.", home, BOOK)
     assert not spoken_contradictions("My wife is in hospital, so I visit my wife every evening.", home, BOOK)
     assert not spoken_contradictions("I have two children. On weekends I visit my parents.", home, BOOK)
+
+
+def test_a_list_of_the_hobbies_names_only_the_personas_own():
+    """A sentence listing the persona's hobbies that names another hobby of the taxonomy (default
+    builds: "her hobbies like playing guitar and writing songs" from a persona who makes music on a
+    laptop and podcasts)."""
+    maker = {**ATTRS, "interests.hobbies": ["making music on a laptop", "podcasting"]}
+    for text in (
+        "She records a podcast while enjoying her hobbies like playing guitar and writing songs.",
+        "Her hobbies include hiking and podcasting.",
+        "Her favourite hobbies are podcasting, cooking and making music.",
+    ):
+        assert ("attribute_contradiction", "interests.hobbies") in errors(text, maker), text
+    fan = {**ATTRS, "interests.hobbies": ["football", "board games", "golf"]}
+    for text in (
+        "His hobbies include playing soccer and music.",  # another name; a word of no hobby
+        "Her hobbies include golfing and board games with her grandchildren.",
+        "Her hobbies include writing letters and football.",  # "writing" names no hobby of the taxonomy
+        "She likes hiking, but her hobbies are football and golf.",  # outside the list
+        "Her hobbies include football; she also loves cooking.",  # the list ends at the semicolon
+    ):
+        assert ("attribute_contradiction", "interests.hobbies") not in errors(text, fan), text
+    baker = {**ATTRS, "interests.hobbies": ["baking"]}
+    # an item that names one of her own hobbies too
+    assert ("attribute_contradiction", "interests.hobbies") not in errors("Her hobbies include baking bread.", baker)
+    from pipelines.common.settings import CriticSettings
+    from pipelines.critique.narrative.instructions import instruction
+
+    found = claims("Her hobbies include hiking.", maker, BOOK).findings
+    (f,) = [f for f in found if f.code == "attribute_contradiction"]
+    assert instruction(f, maker, CriticSettings.from_config()) == (
+        "Carmen Ruiz's hobbies are making music on a laptop and podcasting: say nothing that contradicts it."
+    )

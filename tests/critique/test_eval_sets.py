@@ -27,12 +27,13 @@ FLOORS = {
     # what is held is that no good one is rejected
     # the weekly-occasion check (written on the dev builds) rejects 2 of real 4's 8, whose failures
     # had been read before it was written; real 5 was labelled before it
-    "narratives_real4_heldout": {"precision": 1.0, "recall": 0.25},
+    # the hobby-list check (written on default builds' narratives) rejects one more of real 4's 8
+    "narratives_real4_heldout": {"precision": 1.0, "recall": 0.375},
     "narratives_real5_heldout": {"precision": None, "recall": 0.0},
     "narratives_real6_heldout": {"precision": None, "recall": 0.0},
     # a default build with --seed 8086 (30 of its accepted narratives, 10 dialogues), read one by one
     # the pastime-as-work check was written from default builds including this one
-    "narratives_real7_dev": {"precision": 1.0, "recall": 0.2},
+    "narratives_real7_dev": {"precision": 1.0, "recall": 0.4},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
     # every dialogue a default build accepted, read one by one (the coherence expert was written on it)

@@ -90,6 +90,41 @@ class AttributeClaims:
 
 
 @dataclass(frozen=True)
+class HobbyLists:
+    """The hobbies a list of the persona's hobbies can name: per value of the taxonomy's domain,
+    the phrases that name it (all its distinctive words, or one of its other names)."""
+
+    opening: re.Pattern[str]
+    names: dict[str, tuple[tuple[str, ...], ...]]  # value -> alternatives, each a tuple of word stems
+
+    def named(self, item: str) -> set[str]:
+        """The domain values `item` ("playing guitar", "soccer") names."""
+        stems = {_stem(w) for w in words(fold(item).lower())}
+        return {value for value, ways in self.names.items() if any(set(way) <= stems for way in ways)}
+
+
+def _stem(word: str) -> str:
+    return word[:5]
+
+
+def hobby_lists(domain: Sequence[str], doc: Mapping[str, Any]) -> HobbyLists | None:
+    if not domain or not doc:
+        return None
+    generic = {_stem(str(w).lower()) for w in doc.get("generic") or ()}
+    names: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for value in domain:
+        others = (doc.get("names") or {}).get(value) or ()
+        ways = []
+        for phrase in (value, *others):
+            stems = tuple(_stem(w) for w in words(fold(str(phrase)).lower()) if len(w) > 2)
+            distinctive = tuple(s for s in stems if s not in generic)
+            if distinctive:
+                ways.append(distinctive)
+        names[str(value)] = tuple(ways)
+    return HobbyLists(re.compile(str(doc["opening"]), re.IGNORECASE), names)
+
+
+@dataclass(frozen=True)
 class ClaimBook:
     """What the claims expert knows: per attribute, how each value is asserted."""
 
@@ -98,12 +133,14 @@ class ClaimBook:
     other_people: frozenset[str]
     prompted: tuple[str, ...] = ()  # the attribute paths the prompt shows (coverage counts these)
     starters: frozenset[str] = frozenset()  # capitalised words that open a sentence without naming anyone
+    hobby_lists: HobbyLists | None = None  # how a sentence listing the persona's hobbies names them
     _patterns: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def claim_book(domains: Mapping[str, Sequence[str]], prompted: Sequence[str] = ()) -> ClaimBook:
-    """The claim book for a taxonomy: `domains` maps each categorical attribute path to the values
-    it can take; attributes with a `cue` in the lexicon are asserted by their values' own names."""
+    """The claim book for a taxonomy: `domains` maps each categorical (and multi) attribute path to
+    the values it can take; attributes with a `cue` in the lexicon are asserted by their values' own
+    names, and the hobbies' domain is what a list of the persona's hobbies can name."""
     doc = claims_lexicon()
     attrs = []
     for path, spec in doc["attributes"].items():
@@ -131,6 +168,7 @@ def claim_book(domains: Mapping[str, Sequence[str]], prompted: Sequence[str] = (
         frozenset(str(w).lower() for w in doc.get("other_people") or ()),
         tuple(prompted),
         frozenset(str(w).lower() for w in doc.get("sentence_starters") or ()),
+        hobby_lists(domains.get("interests.hobbies") or (), doc.get("hobby_lists") or {}),
     )
 
 
@@ -325,6 +363,38 @@ def _conveyed(path: str, value: Any, lowered: str, folded: str, book: ClaimBook)
     return bool(keys) and any(w[:5] in folded for w in keys)
 
 
+def _listed_hobbies(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Finding]:
+    """A list of the persona's hobbies ("Her hobbies include hiking and gardening") that names a
+    hobby of the domain which is none of the persona's (a cyclist and gardener who hikes). An item
+    that names one of the persona's hobbies too ("cooking and baking" for a baker) is not one."""
+    lists = book.hobby_lists
+    own = [str(h) for h in attrs.get("interests.hobbies") or ()]
+    if lists is None or not own:
+        return []
+    for m in lists.opening.finditer(text):
+        end = re.search(r"[.!?;]", text[m.end() :])
+        listed = text[m.end() : m.end() + end.start()] if end else text[m.end() :]
+        for item in re.split(r",|\band\b|\bor\b|\bas well as\b|\blike\b|\bsuch as\b", listed):
+            named = lists.named(item)
+            if named and not named & set(own) and not any(_shares_a_word(item, h) for h in own):
+                other = sorted(named)[0]
+                return [
+                    Finding(
+                        EXPERT,
+                        "attribute_contradiction",
+                        f"the text lists {other} among the hobbies ({item.strip()!r}); "
+                        f"the hobbies are {', '.join(own)}",
+                        "interests.hobbies",
+                    )
+                ]
+    return []
+
+
+def _shares_a_word(item: str, hobby: str) -> bool:
+    keys = {_stem(w) for w in words(fold(hobby).lower()) if len(w) > 3 and w not in _STOP}
+    return bool(keys & {_stem(w) for w in words(fold(item).lower())})
+
+
 def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = False) -> ExpertResult:
     """Contradicted attributes (any sampled one), negated hobbies, and the prompted facts that
     the text does not convey; score: the share of prompted facts conveyed. `spoken`: the text is
@@ -351,6 +421,7 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = 
                     )
                 )
                 break
+    findings += _listed_hobbies(text, attrs, book)
     findings += _careers(text, lowered, attrs, book, paid=not spoken)
     findings += subjects(text, attrs, book) + _named_otherwise(text, attrs) + _age_in_words(text, attrs)
     findings += _pronoun_switch(text, attrs, book) + _quoted_as(text, attrs)
@@ -579,5 +650,6 @@ def spoken_contradictions(turn: str, attrs: Mapping[str, Any], book: ClaimBook) 
     """The contradictions (any sampled attribute, negated hobbies) in what a speaker says about
     themself in one dialogue turn."""
     text = third_person(turn, str(attrs.get("demographics.gender") or ""))
-    result = claims(text, attrs, ClaimBook(book.attributes, book.hobby_negations, book.other_people), spoken=True)
+    spoken_book = ClaimBook(book.attributes, book.hobby_negations, book.other_people, hobby_lists=book.hobby_lists)
+    result = claims(text, attrs, spoken_book, spoken=True)
     return [f for f in result.findings if f.code in ("attribute_contradiction", "hobby_negated")]

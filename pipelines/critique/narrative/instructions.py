@@ -31,7 +31,7 @@ _TEMPLATES = {
     "slur": _REMOVE,
     "explicit_content": _REMOVE,
     "stereotype": _REMOVE,
-    "attribute_contradiction": "{name}'s {attribute} is {value}: say nothing that contradicts it.",
+    "attribute_contradiction": "{name}'s {attribute} {is_} {value}: say nothing that contradicts it.",
     "hobby_negated": "{name} enjoys {value}: do not say {name} dislikes any of it.",
     "wrong_language": "Write the whole paragraph in English.",
     "placeholder": "Write real words only: no template slots such as {{occupation}} or [number].",
@@ -59,6 +59,7 @@ def instruction(f: Finding, attrs: dict[str, Any], critic: CriticSettings) -> st
             message=f.message,
             attribute=(f.attribute or "").rsplit(".", 1)[-1].replace("_", " "),
             value=_value(attrs.get(f.attribute or "")),
+            is_="are" if isinstance(attrs.get(f.attribute or ""), list) else "is",
         )
     if f.code.endswith("_missing") and f.attribute and attrs.get(f.attribute):
         return f"Mention that {name}'s {f.attribute.rsplit('.', 1)[-1].replace('_', ' ')} is {attrs[f.attribute]}."
