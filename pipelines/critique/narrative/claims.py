@@ -26,6 +26,7 @@ from typing import Any
 from pipelines.common.facts import first_name
 from pipelines.critique.base import ExpertResult, Finding
 from pipelines.critique.lexicon import claims_lexicon, faith_lexicon, occupation_terms
+from pipelines.critique.narrative.hobbies import HobbyLists, hobby_lists, listed_hobbies
 from pipelines.critique.narrative.phrasing import broken_sentences, wrong_capital
 from pipelines.critique.text import NUM, fold, number, words
 
@@ -87,41 +88,6 @@ class AttributeClaims:
     ordered: tuple[str, ...] = ()  # values from lowest to highest, where a higher value implies the lower
     assertions: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = ()  # (phrases, values they fit)
     context: dict[str, tuple[str, ...]] = field(default_factory=dict)  # value -> phrases marking the past
-
-
-@dataclass(frozen=True)
-class HobbyLists:
-    """The hobbies a list of the persona's hobbies can name: per value of the taxonomy's domain,
-    the phrases that name it (all its distinctive words, or one of its other names)."""
-
-    opening: re.Pattern[str]
-    names: dict[str, tuple[tuple[str, ...], ...]]  # value -> alternatives, each a tuple of word stems
-
-    def named(self, item: str) -> set[str]:
-        """The domain values `item` ("playing guitar", "soccer") names."""
-        stems = {_stem(w) for w in words(fold(item).lower())}
-        return {value for value, ways in self.names.items() if any(set(way) <= stems for way in ways)}
-
-
-def _stem(word: str) -> str:
-    return word[:5]
-
-
-def hobby_lists(domain: Sequence[str], doc: Mapping[str, Any]) -> HobbyLists | None:
-    if not domain or not doc:
-        return None
-    generic = {_stem(str(w).lower()) for w in doc.get("generic") or ()}
-    names: dict[str, tuple[tuple[str, ...], ...]] = {}
-    for value in domain:
-        others = (doc.get("names") or {}).get(value) or ()
-        ways = []
-        for phrase in (value, *others):
-            stems = tuple(_stem(w) for w in words(fold(str(phrase)).lower()) if len(w) > 2)
-            distinctive = tuple(s for s in stems if s not in generic)
-            if distinctive:
-                ways.append(distinctive)
-        names[str(value)] = tuple(ways)
-    return HobbyLists(re.compile(str(doc["opening"]), re.IGNORECASE), names)
 
 
 @dataclass(frozen=True)
@@ -363,38 +329,6 @@ def _conveyed(path: str, value: Any, lowered: str, folded: str, book: ClaimBook)
     return bool(keys) and any(w[:5] in folded for w in keys)
 
 
-def _listed_hobbies(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Finding]:
-    """A list of the persona's hobbies ("Her hobbies include hiking and gardening") that names a
-    hobby of the domain which is none of the persona's (a cyclist and gardener who hikes). An item
-    that names one of the persona's hobbies too ("cooking and baking" for a baker) is not one."""
-    lists = book.hobby_lists
-    own = [str(h) for h in attrs.get("interests.hobbies") or ()]
-    if lists is None or not own:
-        return []
-    for m in lists.opening.finditer(text):
-        end = re.search(r"[.!?;]", text[m.end() :])
-        listed = text[m.end() : m.end() + end.start()] if end else text[m.end() :]
-        for item in re.split(r",|\band\b|\bor\b|\bas well as\b|\blike\b|\bsuch as\b", listed):
-            named = lists.named(item)
-            if named and not named & set(own) and not any(_shares_a_word(item, h) for h in own):
-                other = sorted(named)[0]
-                return [
-                    Finding(
-                        EXPERT,
-                        "attribute_contradiction",
-                        f"the text lists {other} among the hobbies ({item.strip()!r}); "
-                        f"the hobbies are {', '.join(own)}",
-                        "interests.hobbies",
-                    )
-                ]
-    return []
-
-
-def _shares_a_word(item: str, hobby: str) -> bool:
-    keys = {_stem(w) for w in words(fold(hobby).lower()) if len(w) > 3 and w not in _STOP}
-    return bool(keys & {_stem(w) for w in words(fold(item).lower())})
-
-
 def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = False) -> ExpertResult:
     """Contradicted attributes (any sampled one), negated hobbies, and the prompted facts that
     the text does not convey; score: the share of prompted facts conveyed. `spoken`: the text is
@@ -421,7 +355,7 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = 
                     )
                 )
                 break
-    findings += _listed_hobbies(text, attrs, book)
+    findings += listed_hobbies(text, attrs, book.hobby_lists)
     findings += _careers(text, lowered, attrs, book, paid=not spoken)
     findings += subjects(text, attrs, book) + _named_otherwise(text, attrs) + _age_in_words(text, attrs)
     findings += _pronoun_switch(text, attrs, book) + _quoted_as(text, attrs)
