@@ -43,6 +43,13 @@ def _usually(who: dict[str, str], when: str) -> str:
     return f"{when} I usually {who['activity']}" if who["activity"] else "Last weekend I"
 
 
+def _goodbye(a: dict[str, str], b: dict[str, str]) -> str:
+    """Coffee for two people in one town; two who live in different towns (a beautician in Madrid, a
+    refuse collector in Toulouse) keep in touch instead."""
+    apart = a["city"] and b["city"] and a["city"] != b["city"]
+    return "Let's keep in touch" if apart else "Maybe we could meet for coffee"
+
+
 def scaffolds(spec: dict[str, Any], turns: int) -> list[tuple[str, str]]:
     """(before, after) for each turn of the dialogue `spec` (its `_speakers`' `_attrs`)."""
     a, b = (_who(s["_attrs"]) for s in spec["_speakers"])
@@ -72,6 +79,6 @@ def scaffolds(spec: dict[str, Any], turns: int) -> list[tuple[str, str]]:
         # "Most evenings I'm at home, and I" drew "spend most nights playing golf"; "Maybe we could"
         # drew goodbyes that mean nothing ("discuss something else", "if there were no restrictions")
         ((f"{a['family']} " if a["family"] else "") + "Most evenings I", ""),
-        (f"That sounds lovely, {a['first']}. It was nice talking to you. Maybe we could meet for coffee", ""),
+        (f"That sounds lovely, {a['first']}. It was nice talking to you. {_goodbye(a, b)}", ""),
     ]
     return [frames[i] if i < len(frames) else ("", "") for i in range(turns)]

@@ -55,7 +55,9 @@ def test_frames_state_each_speakers_own_facts():
     assert frames[2][0] == "I love hiking. On Sundays I usually go hiking in the hills nearby"
     assert frames[3] == ("I'm single and I have no children. On weekends I", " And you?")
     assert frames[4][0] == "I'm married and I have two children. Most evenings I"
-    assert frames[5][0].startswith("That sounds lovely, Anna.")
+    assert frames[5][0] == "That sounds lovely, Anna. It was nice talking to you. Let's keep in touch"  # Kraków, Leeds
+    neighbour = {**TOM, "location.residence.city": "Kraków"}
+    assert scaffolds(spec(ANNA, neighbour), 6)[5][0].endswith("Maybe we could meet for coffee")
     # a fact a persona lacks leaves its words out; turns past the sixth are the model's own
     bare = {"identity.name": "Sam Lee", "demographics.gender": "Non-binary"}
     frames = scaffolds(spec(bare, bare), 8)
@@ -84,6 +86,7 @@ SENTENCES = {
     "weekends I": " fix bikes for the neighbours.",
     "evenings I": " read to my two girls.",
     "for coffee": " next week.",
+    "keep in touch": " by email.",
 }
 
 
@@ -168,5 +171,5 @@ def test_duplicates_are_looked_for_in_what_the_model_wrote(tmp_path):
         "with my dog.",
         "fix bikes for the neighbours.",
         "read to my two girls.",
-        "next week.",
+        "by email.",  # Kraków and Leeds: they keep in touch
     ]
