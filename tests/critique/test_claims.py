@@ -452,3 +452,45 @@ def test_a_list_of_the_hobbies_names_only_the_personas_own():
     assert instruction(f, maker, CriticSettings.from_config()) == (
         "Carmen Ruiz's hobbies are making music on a laptop and podcasting: say nothing that contradicts it."
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "changes", "attribute"),
+    [
+        # the second dev set's paraphrased contradictions
+        ("Most evenings he walks the dog round the block.", {"daily_life.pets": "a cat"}, "daily_life.pets"),
+        (
+            "On Fridays he cracks open a cold beer.",
+            {"health.lifestyle.alcohol": "does not drink"},
+            "health.lifestyle.alcohol",
+        ),
+        ("On Sundays he goes to Mass with his wife.", {"values.religion": "Muslim"}, "values.religion"),
+        (
+            "Having never finished high school, she reads everything.",
+            {"education.level": "Bachelor's degree"},
+            "education.level",
+        ),
+        (
+            "After dinner comes the one cigarette she allows herself.",
+            {"health.lifestyle.smoking": "never smoked"},
+            "health.lifestyle.smoking",
+        ),
+        ("Since turning sixty, she has taken up the piano.", {"demographics.age": 46}, "demographics.age"),
+    ],
+)
+def test_paraphrased_contradictions(text, changes, attribute):
+    assert ("attribute_contradiction", attribute) in errors(text, {**ATTRS, **changes})
+
+
+@pytest.mark.parametrize(
+    ("text", "changes"),
+    [
+        ("She taught business studies at a comprehensive for thirty years.", {"work.employment.status": "retired"}),
+        ("She has outlived her husband and most of her friends.", {"household.marital_status": "Widowed"}),
+        ("Cows every single morning, and she never tires of them.", {"household.marital_status": "Married"}),
+        ("Most of the men she grew up with retired long ago.", {"work.employment.status": "employed"}),
+        ("He walks the dog every morning.", {"daily_life.pets": "a dog and a cat"}),
+    ],
+)
+def test_near_misses_of_paraphrased_contradictions(text, changes):
+    assert not any(code == "attribute_contradiction" for code, _ in errors(text, {**ATTRS, **changes}))

@@ -13,16 +13,19 @@ from tests.conftest import REPO
 # (dev: tuned on; held-back: never)
 FLOORS = {
     "narratives_dev": {"precision": 1.0, "recall": 1.0},
+    # a second hand-written dev set, written apart from the checks (the grounding expert's facts and
+    # thresholds, and the lexicon's pets, alcohol, religion, school and smoking phrases were set on it)
+    "narratives_dev2": {"precision": 1.0, "recall": 0.7},
     "narratives_heldout": {"precision": 0.857, "recall": 0.72},
     "narratives_real_dev": {"precision": 1.0, "recall": 0.9},
-    "narratives_real_heldout": {"precision": 1.0, "recall": 0.833},
-    "narratives_real2_dev": {"precision": 1.0, "recall": 0.74},
+    "narratives_real_heldout": {"precision": 1.0, "recall": 0.9},
+    "narratives_real2_dev": {"precision": 1.0, "recall": 0.85},
     # the guided template's real outputs: every broken held-back item is nonsense about a pastime,
     # which no check sees (recall 0); what is held is that no good one is rejected
     "narratives_real3_dev": {"precision": 1.0, "recall": 0.63},
     "narratives_real3_heldout": {"precision": None, "recall": 0.0},
     # the third guided template's real outputs ("together" with nobody, written on this set)
-    "narratives_real4_dev": {"precision": 1.0, "recall": 0.77},
+    "narratives_real4_dev": {"precision": 1.0, "recall": 0.8},
     # drawn from what a build with every current check accepted: what slipped through (recall 0);
     # what is held is that no good one is rejected
     # the weekly-occasion check (written on the dev builds) rejects 2 of real 4's 8, whose failures
@@ -35,6 +38,9 @@ FLOORS = {
     # the pastime-as-work check was written from default builds including this one
     "narratives_real7_dev": {"precision": 1.0, "recall": 0.4},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
+    # written apart from the checks, like narratives_dev2 (the family words of persona_unused and
+    # the status words of "single" were set on it)
+    "dialogues_dev2": {"precision": 1.0, "recall": 0.41},
     "dialogues_heldout": {"precision": 1.0, "recall": 0.5},
     # every dialogue a default build accepted, read one by one (the coherence expert was written on it)
     "dialogues_real_dev": {"precision": 1.0, "recall": 0.9},
@@ -58,7 +64,7 @@ REAL_ACCEPTED = {
     "narratives_real2_dev": 13,
     "narratives_real3_dev": 18,
     "narratives_real3_heldout": 22,
-    "narratives_real4_dev": 21,
+    "narratives_real4_dev": 20,
     "narratives_real4_heldout": 22,
     "narratives_real5_heldout": 25,
     "narratives_real6_heldout": 23,
@@ -84,6 +90,8 @@ def test_precision_and_recall_hold(results, name):
     if name in REAL_ACCEPTED:
         assert r["items"] >= (30 if name.startswith("narratives") else 8)
         assert r["items"] - r["broken"] == REAL_ACCEPTED[name]
+    elif name.endswith("dev2"):  # the second hand-written sets: 60% broken
+        assert r["items"] >= 20 and r["broken"] * 5 == r["items"] * 3
     else:
         assert r["items"] >= 16 and r["broken"] * 2 == r["items"]
     if FLOORS[name]["precision"] is None:  # nothing rejected: no false reject either

@@ -157,7 +157,29 @@ def _grounding_terms(attrs: dict[str, Any]) -> list[str]:
             if len(w) > 3:  # a crude stem: hiking -> hik*, photography -> photo*, skateboarding -> skate*
                 stem = w[:-3] if w.endswith("ing") and len(w) > 5 else w
                 terms.append(stem[:5] + "*")
+    terms += _family_terms(attrs)
     return [t for t in terms if t.strip("*")]
+
+
+@lru_cache(maxsize=1)
+def _family_lexicon() -> dict[str, Any]:
+    from pipelines.critique.lexicon import read_lexicon
+
+    return read_lexicon("dialogue")["grounding_family"]
+
+
+def _family_terms(attrs: dict[str, Any]) -> list[str]:
+    """Words that bring the speaker's marital status, children or grandchildren into the talk
+    (`grounding_family` in the dialogue lexicon)."""
+    family = _family_lexicon()
+    terms = [str(t) for t in family["marital_status"].get(str(attrs.get("household.marital_status")), ())]
+    for path, key in (("household.children", "children"), ("household.grandchildren", "grandchildren")):
+        try:
+            if int(attrs.get(path) or 0) > 0:
+                terms += [str(t) for t in family[key]]
+        except (TypeError, ValueError):
+            continue
+    return terms
 
 
 def _mentions(term: str, folded: str) -> bool:

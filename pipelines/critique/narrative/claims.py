@@ -373,7 +373,9 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = 
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _SUBJECT = re.compile(r"^[\"'“(]*([A-Z][a-zà-ÿ]+)(?:'s|’s)?\s+([a-z]+)")
 _NUM_AGE = re.compile(
-    rf"(?:^|[,;]\s*)at\s+({NUM})\s*,|\bat\s+the\s+(?:tender\s+|young\s+|ripe\s+)?age\s+of\s+(?:just\s+|only\s+)?({NUM})\b",
+    rf"(?:^|[,;]\s*)at\s+({NUM})\s*,|\bat\s+the\s+(?:tender\s+|young\s+|ripe\s+)?age\s+of\s+(?:just\s+|only\s+)?({NUM})\b"
+    # "Since turning sixty, she ..." at 46: an age already reached
+    rf"|\bsince\s+(?:turning|(?:she|he|they)\s+turned)\s+({NUM})\b",
     re.IGNORECASE,
 )
 _FUTURE_WORDS = frozenset(
@@ -532,7 +534,7 @@ def _age_in_words(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
     if age is None:
         return []
     for m in _NUM_AGE.finditer(text):
-        stated = number(m.group(1) or m.group(2))
+        stated = number(m.group(1) or m.group(2) or m.group(3))
         start = m.start() if m.group(1) else _sentence_start(text, m.start())  # "hopes to ... at the age of 30"
         sentence = text[start : text.find(".", m.end()) if "." in text[m.end() :] else len(text)]
         future = _FUTURE_WORDS if m.group(1) else _PLAN_WORDS
