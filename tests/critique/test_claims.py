@@ -318,6 +318,8 @@ GUARD = {
         ("On Sundays he usually celebrates his kids' birthdays at the park.", ("broken_sentence", None)),
         ("He has no children. On weekends, he takes them out for dinner.", ("broken_sentence", None)),
         ("On Saturdays he usually reads a crime novel every Sunday morning.", ("broken_sentence", None)),
+        # the spouse's spouse (a default build, twice)
+        ("On weekends, she cooks a big meal for her husband's wife.", ("broken_sentence", None)),
         # a pastime done as part of a business or job (default builds)
         ("On weekends, he goes swimming as part of his business activities.", ("broken_sentence", None)),
         ("On weekends, he bakes bread at home to support himself as an employee.", ("broken_sentence", None)),
@@ -344,6 +346,7 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "On Saturdays Léo usually photographs a wedding in Campinas.",  # someone else's, his work
         "Léo has no children. His nephews visit and he takes them fishing.",  # "them": the nephews
         "On weekends Léo plays football; last June he celebrated his retirement with the team.",  # past
+        "Her husband's first wife still lives in Campinas.",  # an earlier spouse, named so
         "On Sundays Léo helps his wife with her business.",  # working at weekends, not a pastime
         "On weekends Léo works at the café as part of the family business.",
         "As part of his job Léo drives to São Paulo every week.",  # no pastime

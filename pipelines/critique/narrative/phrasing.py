@@ -73,6 +73,12 @@ _SPOUSE_ELSEWHERE = re.compile(
     re.IGNORECASE,
 )
 
+# "On weekends, she cooks a big meal for her husband's wife" (twice in one default build): the
+# persona's spouse's spouse is the persona
+_SPOUSES_SPOUSE = re.compile(
+    r"\b(?:his|her|their|my)\s+(?:wife|husband|spouse)['’]s\s+(?:wife|husband|spouse)\b", re.IGNORECASE
+)
+
 
 # "In her free time, she spends on painting", "she spends knitting", "likes to spend on hiking":
 # "spend" with nothing spent (time, money, hours), said of the persona at the start of a clause.
@@ -257,6 +263,7 @@ def broken_sentences(text: str) -> list[Finding]:
         (_BROKEN_APPOSITION, "a broken sentence"),
         (_SPOUSE_ELSEWHERE, "the spouse married to someone else"),
         (_SPEND_NOTHING, "'spends' with nothing spent"),
+        (_SPOUSES_SPOUSE, "the spouse's spouse"),
     ):
         m = pattern.search(text)
         if m:
