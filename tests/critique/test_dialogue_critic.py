@@ -327,6 +327,20 @@ def test_age_contradiction():
         assert codes_of(anna_says(fine)) == [], fine
 
 
+def test_living_somewhere_longer_than_ones_life_is_an_age_contradiction():
+    # the guided frame "and I've lived here for", finished by a default build's model
+    said = "Hi, I'm Anna. I'm a teacher here in Kraków, and I've lived here for over three decades now."
+    assert codes_of(anna_says(said, **{"demographics.age": 30})) == ["age_contradiction"]
+    assert codes_of(anna_says("I've lived in Kraków for 40 years.")) == ["age_contradiction"]  # Anna is 34
+    for fine in (
+        "I've lived here for over three decades now.",  # at 41
+        "I've lived here for almost thirty-four years, since I was born.",
+        "I've lived here for twelve years now.",
+        "My parents have lived here for five decades.",
+    ):
+        assert codes_of(anna_says(fine, **{"demographics.age": 41} if "decades now" in fine else {})) == [], fine
+
+
 def test_occupation_swap_and_contradiction():
     (f,) = tom_says("I'm a teacher too, at a school in Manchester.")
     assert (f.code, f.attribute, f.evidence) == ("occupation_swap", "work.employment.occupation", "teacher")

@@ -66,6 +66,14 @@ _AGE_DECADE = re.compile(
     rf"(?P<d>{'|'.join(DECADES)})\b",
     re.I,
 )
+# "I've lived here for over three decades now" from a 30-year-old (a default build): longer than
+# the speaker's life ("almost", "nearly" and "about" leave room; "over" does not)
+_LIVED_FOR = re.compile(
+    rf"\b(?:i['’]ve|i\s+have)\s+(?:lived|been)\s+(?:here|there|in\s+[\w' -]+?)\s+for\s+"
+    rf"(?P<approx>almost\s+|nearly\s+|about\s+|around\s+|close\s+to\s+)?(?P<over>over\s+|more\s+than\s+)?"
+    rf"(?P<n>{NUM})\s+(?P<unit>years?|decades?)\b",
+    re.I,
+)
 _ROLE_FILLER = (
     r"(?:(?:qualified|trained|registered|certified|licensed|professional|freelance|self-employed|full-time|"
     r"part-time|senior|junior|head|chief|practising|practicing|proud|new|newly|school|primary|"
@@ -263,6 +271,12 @@ def consistency(turns: Sequence[Turn], speakers: Speakers) -> ExpertResult:
                     if not start <= age <= end:
                         findings.append(_age_finding(e, i, s, name, age, None, m.group(0)))
                         break
+            for m in _LIVED_FOR.finditer(text):
+                n = number(m.group("n"))
+                years = (n or 0) * (10 if m.group("unit").lower().startswith("decade") else 1)
+                if n is not None and not m.group("approx") and (years > age or (m.group("over") and years >= age)):
+                    findings.append(_age_finding(e, i, s, name, age, None, m.group(0)))
+                    break
         # --- occupation
         own_occ = str(me.get("work.employment.occupation") or "")
         other_occ = str(other.get("work.employment.occupation") or "")
