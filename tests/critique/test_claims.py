@@ -497,3 +497,16 @@ def test_paraphrased_contradictions(text, changes, attribute):
 )
 def test_near_misses_of_paraphrased_contradictions(text, changes):
     assert not any(code == "attribute_contradiction" for code, _ in errors(text, {**ATTRS, **changes}))
+
+
+def test_a_text_about_nobody_in_particular_is_rejected():
+    """The test server's vacuous narrative conveys none of the core facts; the grounding expert,
+    which now reads every sampled attribute, no longer sees it as off the persona."""
+    vacuous = (
+        "Carmen Ruiz is a person who lives somewhere and works at something. They like things and do stuff on "
+        "weekends with friends and family, and they talk about it often."
+    )
+    assert ("nothing_conveyed", None) in errors(vacuous)
+    assert not any(code == "nothing_conveyed" for code, _ in errors("On Sundays Carmen walks along the river in Seville."))
+    hobby = {**ATTRS, "interests.hobbies": ["birdwatching"]}
+    assert not any(code == "nothing_conveyed" for code, _ in errors("Carmen goes birdwatching at dawn.", hobby))

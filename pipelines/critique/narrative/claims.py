@@ -366,8 +366,36 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = 
         Finding(EXPERT, "fact_not_conveyed", f"{p} ({_short(attrs.get(p))}) is not conveyed", p, severity="info")
         for p in missing
     ]
+    if not spoken and _says_nothing(attrs, lowered, folded, book):
+        findings.append(
+            Finding(
+                EXPERT, "nothing_conveyed", "the text says none of the persona's age, place, work, family or hobbies"
+            )
+        )
     score = round(1 - len(missing) / len(prompted), 4) if prompted else None
     return ExpertResult(EXPERT, score, tuple(findings))
+
+
+# "Augustin Pasquier is a person who lives somewhere and works at something. They like things and
+# do stuff on weekends with friends and family": a text about nobody in particular
+_CORE_FACTS = (
+    "demographics.age",
+    "location.residence.city",
+    "location.residence.country",
+    "work.employment.occupation",
+    "household.marital_status",
+)
+
+
+def _says_nothing(attrs: Mapping[str, Any], lowered: str, folded: str, book: ClaimBook) -> bool:
+    """Whether the text conveys none of the persona's core facts (nor any of the hobbies)."""
+    core = [p for p in _CORE_FACTS if attrs.get(p) not in (None, "", [])]
+    hobbies = [str(h) for h in attrs.get("interests.hobbies") or ()]
+    if not core and not hobbies:
+        return False
+    if any(_conveyed(p, attrs.get(p), lowered, folded, book) for p in core):
+        return False
+    return not any(_conveyed("interests.hobbies", h, lowered, folded, book) for h in hobbies)
 
 
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")

@@ -33,6 +33,7 @@ _TEMPLATES = {
     "stereotype": _REMOVE,
     "attribute_contradiction": "{name}'s {attribute} {is_} {value}: say nothing that contradicts it.",
     "hobby_negated": "{name} enjoys {value}: do not say {name} dislikes any of it.",
+    "nothing_conveyed": "Write about {name} in particular: {name}'s age, home town, work, family and hobbies.",
     "wrong_language": "Write the whole paragraph in English.",
     "placeholder": "Write real words only: no template slots such as {{occupation}} or [number].",
     "person_drift": "Write in the third person about {name}: no 'I', 'we' or 'you'.",
