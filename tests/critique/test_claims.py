@@ -507,6 +507,12 @@ def test_a_text_about_nobody_in_particular_is_rejected():
         "weekends with friends and family, and they talk about it often."
     )
     assert ("nothing_conveyed", None) in errors(vacuous)
-    assert not any(code == "nothing_conveyed" for code, _ in errors("On Sundays Carmen walks along the river in Seville."))
+    walk = "On Sundays Carmen walks along the river in Seville, then sits on a bench with a book and a flask of coffee"
+    assert not any(
+        code == "nothing_conveyed" for code, _ in errors(walk + " until the light goes and it is time for home.")
+    )
     hobby = {**ATTRS, "interests.hobbies": ["birdwatching"]}
-    assert not any(code == "nothing_conveyed" for code, _ in errors("Carmen goes birdwatching at dawn.", hobby))
+    dawn = "Carmen goes birdwatching at dawn, with a flask of coffee, a notebook and an old pair of binoculars that"
+    assert not any(
+        code == "nothing_conveyed" for code, _ in errors(dawn + " once belonged to someone she loved.", hobby)
+    )

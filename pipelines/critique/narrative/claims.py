@@ -388,7 +388,10 @@ _CORE_FACTS = (
 
 
 def _says_nothing(attrs: Mapping[str, Any], lowered: str, folded: str, book: ClaimBook) -> bool:
-    """Whether the text conveys none of the persona's core facts (nor any of the hobbies)."""
+    """Whether a text of a narrative's length (25 words or more; a fragment may well be about one
+    thing) conveys none of the persona's core facts, nor any of the hobbies."""
+    if len(words(lowered)) < 25:
+        return False
     core = [p for p in _CORE_FACTS if attrs.get(p) not in (None, "", [])]
     hobbies = [str(h) for h in attrs.get("interests.hobbies") or ()]
     if not core and not hobbies:
