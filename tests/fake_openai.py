@@ -6,7 +6,11 @@ persona-faithful prose. `fault_for(facts)` picks a fault per request (None for a
     "flaky500"  -> HTTP 500 on the first call for that persona, then a normal answer
     "rate429"   -> HTTP 429 with Retry-After on the first call, then a normal answer
     "empty"     -> an empty answer
-    "clone"     -> the same text, but for the name, for every persona given this fault
+    "clone"     -> the same text, but for the name, for every persona given this fault (a
+                   vacuous narrative the critic rejects as saying nothing about the persona)
+    "copy"      -> the same short text (under 25 words), but for the first name, for every
+                   persona given this fault: a fragment the critic lets through, so that dedup
+                   is the stage that catches the copies
     "wrong_then_fixed" -> every first-round candidate states a wrong age; a revision is correct
     "always_wrong"     -> every candidate of every round states a wrong age
     "second_best"      -> candidate 0 states a wrong age, candidate 1 is correct
@@ -48,6 +52,10 @@ CLONE_TEXT = (
     "{name} is a person who lives somewhere and works at something. They like things and do "
     "stuff on weekends with friends and family, and they talk about it often. Every day is much "
     "the same for them, and they are content with a quiet and ordinary life."
+)
+COPY_TEXT = (
+    "{first} keeps a quiet routine at home. Weekends are for long walks, small chores and "
+    "calls with friends and family."
 )
 
 
@@ -377,6 +385,8 @@ class FakeOpenAI:
                 text = ""
             elif fault == "clone":
                 text = CLONE_TEXT.format(name=name)
+            elif fault == "copy":
+                text = COPY_TEXT.format(first=name.split()[0] if name else "")
             elif (
                 fault == "always_wrong"
                 or (fault == "wrong_then_fixed" and not revision)
@@ -385,7 +395,7 @@ class FakeOpenAI:
                 text = narrative(wrong_age(facts))
             else:
                 text = narrative(facts)
-            texts.append(text + (EXTRA[i % len(EXTRA)] if text and fault != "clone" else ""))
+            texts.append(text + (EXTRA[i % len(EXTRA)] if text and fault not in ("clone", "copy") else ""))
         return 200, completion(body, texts, attempt), {}
 
     def _handler(self):

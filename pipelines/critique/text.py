@@ -114,3 +114,8 @@ def low_compression(text: str) -> float | None:
     raw = text.encode("utf-8")
     ratio = len(zlib.compress(raw)) / max(1, len(raw))
     return ratio if len(raw) > 200 and ratio < 0.3 else None
+
+
+def sentence_start(text: str, at: int) -> int:
+    """Where the sentence holding position `at` starts (at its preceding ". ", "! " or "? ")."""
+    return max(text.rfind(". ", 0, at), text.rfind("! ", 0, at), text.rfind("? ", 0, at), 0)

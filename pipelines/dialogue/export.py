@@ -8,7 +8,7 @@ from typing import Any
 SPC_COLUMNS = ("dialogue_id", "user 1 personas", "user 2 personas", "Best Generated Conversation")
 
 
-def spc_row(record: dict[str, Any]) -> dict[str, str]:
+def spc_row(record: dict[str, Any]) -> dict[str, Any]:
     """Synthetic-Persona-Chat columns: each user's persona sentences, then the conversation with
     `User 1:` / `User 2:` labels (a record that still carries its speakers' attributes)."""
     ids = record["persona_ids"]

@@ -415,13 +415,25 @@ def chat_handler(settings: LLMSettings, stage: str = "generate", expected_total:
     return cls(settings, stage, expected_total)
 
 
-def _failed_batch(item: tuple[Any, Exception], progress: Progress | None = None) -> list[PredictionResult]:
+def _error_text(error: Any) -> str:
+    """'Type: message' for what RunInference's dead-letter output carries: the exception itself
+    (Beam 2.77 and earlier) or a (type, message, traceback lines) tuple (Beam 2.78 on)."""
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}"
+    if isinstance(error, tuple) and len(error) >= 2:
+        kind, message = error[0], error[1]
+        name = kind.__name__ if isinstance(kind, type) else str(kind)
+        return f"{name}: {message}"
+    return str(error)
+
+
+def _failed_batch(item: tuple[Any, Any], progress: Progress | None = None) -> list[PredictionResult]:
     """A batch RunInference gave up on (after the handler's retries) -> one failed answer per
     request, so each persona is rejected with the error instead of being lost."""
     batch, exc = item
     if progress is not None:
         progress.update(len(batch), failed=len(batch))
-    error = f"{type(exc).__name__}: {exc}"[:500]
+    error = _error_text(exc)[:500]
     return [PredictionResult(req, ChatResponse((), 0, 0, error=error), None) for req in batch]
 
 

@@ -258,7 +258,9 @@ class SelectExemplars(beam.PTransform):
             | "BestPerCell" >> beam.CombinePerKey(lambda rs: max(rs, key=_exemplar_key, default=None))
             | "Records" >> beam.Values()
             | "All" >> beam.combiners.ToList()
-            | "Pick" >> beam.Map(pick_exemplars, self.count, self.task)
+            # a closure, not side arguments: Beam would type-check the task against the
+            # GeneratorCriticTask protocol, which issubclass cannot do (it has data members)
+            | "Pick" >> beam.Map(lambda best: pick_exemplars(best, self.count, self.task))
         )
 
 

@@ -19,8 +19,8 @@ FAULTS = {
     1: "flaky500",
     2: "rate429",
     3: "empty",
-    4: "clone",
-    5: "clone",
+    4: "copy",
+    5: "copy",
     6: "wrong_then_fixed",
     7: "always_wrong",
     8: "second_best",
@@ -42,8 +42,8 @@ taxonomy: {{files: ["{REPO}/taxonomy/base.yaml"]}}
 quotas: {{stratify_by: [demographics.age_band, demographics.gender], top_up: {{rounds: {top_up_rounds}}}}}
 llm: {{backend: openai, base_url: "{base_url}", model: fake-model, api_key_env: FAKE_LLM_KEY,
        concurrency: 8, max_retries: 3, request_timeout_s: 20}}
-# grounding off: it rejects a clone (another persona's text) as off_persona before dedup, the stage
-# these clones are here to test; the golden run has it on and shows that rejection
+# grounding off: it rejects a copy (a text about no one in particular) as off_persona before dedup, the stage
+# these copies are here to test; the golden run has it on and shows that rejection
 critic: {{min_words: 20, max_words: 200, threshold: 0.6, grounding: false}}
 output: {{rows_per_shard: 20, report_embeddings: false}}
 """,
@@ -104,7 +104,7 @@ def test_pipeline_end_to_end_with_faults(tmp_path, server, monkeypatch):
             assert row["generation"]["revision_count"] == 0 and row["generation"]["candidates"] == 2
             assert f"{row['attributes']['demographics']['age']}-year-old" in row["narrative"]
             assert {f["code"] for f in row["critic"]["findings"]}.isdisjoint({"age_contradiction"})
-    clones = [n for n, f in server.faulted.items() if f == "clone"]
+    clones = [n for n, f in server.faulted.items() if f == "copy"]
     survivors = [n for n in clones if n in accepted_names]
     assert len(survivors) == 1
     for name in clones:

@@ -114,3 +114,16 @@ def test_a_failed_call_is_an_llm_error_not_a_lost_record(tmp_path):
 )
 def test_every_task_implements_the_contract(task):
     assert isinstance(task, GeneratorCriticTask)
+
+
+def test_a_dead_letter_error_reads_the_same_in_either_beam_shape():
+    """RunInference's dead-letter output carries the exception (Beam <= 2.77) or a
+    (type, message, traceback) tuple (Beam 2.78): both become the same failed answers."""
+    from pipelines.generation.llm import _failed_batch
+
+    batch = ["req-a", "req-b"]
+    old = _failed_batch((batch, TimeoutError("endpoint down")))
+    new = _failed_batch((batch, (TimeoutError, "endpoint down", ["Traceback ..."])))
+    assert [r.inference.error for r in old] == ["TimeoutError: endpoint down"] * 2
+    assert [r.inference.error for r in new] == [r.inference.error for r in old]
+    assert [r.example for r in new] == batch

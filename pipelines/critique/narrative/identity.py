@@ -1,0 +1,198 @@
+"""Who a narrative is about: the persona under a second first name (second_name), a text mostly
+about someone it introduces (someone_else), sentences about no one (unrelated_sentences), the
+persona turning into the other gender halfway and an age the persona has not reached
+(attribute_contradiction). Part of the claims expert: its findings carry that expert's name."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pipelines.common.facts import first_name
+from pipelines.critique.base import Finding
+from pipelines.critique.text import NUM, number, sentence_start, words
+
+if TYPE_CHECKING:
+    from pipelines.critique.narrative.claims import ClaimBook
+
+EXPERT = "claims"
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+")
+_SUBJECT = re.compile(r"^[\"'“(]*([A-Z][a-zà-ÿ]+)(?:'s|’s)?\s+([a-z]+)")
+_NUM_AGE = re.compile(
+    rf"(?:^|[,;]\s*)at\s+({NUM})\s*,|\bat\s+the\s+(?:tender\s+|young\s+|ripe\s+)?age\s+of\s+(?:just\s+|only\s+)?({NUM})\b"
+    # "Since turning sixty, she ..." at 46: an age already reached
+    rf"|\bsince\s+(?:turning|(?:she|he|they)\s+turned)\s+({NUM})\b",
+    re.IGNORECASE,
+)
+_FUTURE_WORDS = frozenset(
+    {"will", "would", "hopes", "hope", "plans", "wants", "intends", "dreams", "retire", "retiring", "by", "until"}
+)
+# for "at the age of 30", where the whole sentence is read: "by" there is rather "by himself"
+_PLAN_WORDS = _FUTURE_WORDS - {"by"}
+
+
+def _persona_words(attrs: Mapping[str, Any]) -> set[str]:
+    name = str(attrs.get("identity.name") or "")
+    gender = str(attrs.get("demographics.gender") or "").lower()
+    pronouns = {"female": {"she", "her", "hers", "herself"}, "male": {"he", "him", "his", "himself"}}
+    own = pronouns.get(gender, {"they", "them", "their", "themselves"})
+    return {w.lower() for w in words(name)} | own
+
+
+def subjects(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Finding]:
+    """Who the sentences are about: a second first name used for the persona (second_name), a
+    narrative mostly about someone it introduces (someone_else), and sentences about neither the
+    persona nor anyone (unrelated_sentences: facts about the world strung together)."""
+    own = _persona_words(attrs)
+    sentences = [s for s in _SENTENCES.split(text.strip()) if s]
+    starts: dict[str, int] = {}
+    persona_led = unrelated = 0
+    for s in sentences:
+        toks = {w.lower() for w in words(s)}
+        m = _SUBJECT.match(s)
+        if m and m.group(1).lower() not in own and m.group(1).lower() not in book.starters:
+            starts[m.group(1)] = starts.get(m.group(1), 0) + 1
+        if toks & own:
+            persona_led += 1
+        elif len(toks) >= 5 and not toks & book.other_people:
+            unrelated += 1
+    findings = []
+    for other, n in starts.items():
+        if n < 2:
+            continue
+        first = text.find(other)
+        introduced = set(words(text[sentence_start(text, first) : first].lower())[-3:])
+        if introduced & book.other_people:
+            mentions = len(re.findall(rf"\b{re.escape(other)}\b", text))
+            persona = len(re.findall(rf"\b{re.escape(first_name(str(attrs.get('identity.name') or '')))}\b", text))
+            if mentions >= 3 and mentions > persona:
+                message = f"{other} is named {mentions} times, the persona {persona}"
+                findings.append(Finding(EXPERT, "someone_else", message, "identity.name"))
+        else:
+            findings.append(
+                Finding(EXPERT, "second_name", f"{other} is used as the persona's name {n} times", "identity.name")
+            )
+    if unrelated >= 3 and unrelated / max(len(sentences), 1) >= 0.3:
+        findings.append(
+            Finding(EXPERT, "unrelated_sentences", f"{unrelated} of {len(sentences)} sentences are about no one")
+        )
+    return findings
+
+
+_NAMED = re.compile(
+    r"\b(?:woman|man|person|girl|boy|lady|guy|who is|also|is)\s+(?:named|called)\s+['\"“]?([A-Z][a-zà-ÿ]+)"
+)
+
+
+# "married to a man named Ravi", "met a woman called Ana": someone else, introduced by name
+_SOMEONE_NAMED = re.compile(
+    r"\b(?:to|with|met|meet|meets|marry|marries|married|dates|dating|and|of|for|by|from|than|loves|love)"
+    r"\s+(?:a|an|another|the)\s+(?:[a-z]+\s+){0,2}$"
+)
+
+
+def named_otherwise(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """ "Sara Sinha is a 37-year-old woman named 'Lavina'" (a second name in the persona's own
+    introduction, a frequent small-model failure); not a spouse or friend introduced by name."""
+    own = {w.lower() for w in words(str(attrs.get("identity.name") or ""))}
+    for m in _NAMED.finditer(text):
+        if m.group(1).lower() in own:
+            continue
+        if _SOMEONE_NAMED.search(text[sentence_start(text, m.start()) : m.start()]):
+            continue
+        return [Finding(EXPERT, "second_name", f"the persona is {m.group(0)!r}", "identity.name")]
+    return []
+
+
+_OPPOSITE = {"female": frozenset({"he", "him", "his", "himself"}), "male": frozenset({"she", "her", "hers", "herself"})}
+# nouns for someone of the other gender than the persona (the persona's own, "a 23-year-old woman", are not)
+_OTHER_NOUNS = {
+    "female": frozenset({"man", "men", "boy", "guy", "gentleman", "mr", "he's"}),
+    "male": frozenset({"woman", "women", "girl", "lady", "mrs", "ms", "she's"}),
+}
+_TOKEN = re.compile(r"[A-Za-zÀ-ÿ'’-]+|[.!?]")
+PRONOUN_SWITCH_MIN = 2  # the other gender's pronouns, with no one they could stand for, before it counts
+
+
+def pronoun_switch(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Finding]:
+    """ "Beverley ... loves her family's hobby ... when he needs it most. His hobbies ...": the
+    persona turns into the other gender halfway. Counts the other gender's pronouns that come
+    before anyone they could stand for (a relative or other person word, or a name that is not the
+    persona's)."""
+    opposite = _OPPOSITE.get(str(attrs.get("demographics.gender") or "").lower())
+    if not opposite:
+        return []
+    own_name = {w.lower() for w in words(str(attrs.get("identity.name") or ""))}
+    gender = str(attrs.get("demographics.gender") or "").lower()
+    referents = (book.other_people - {"they", "people", "everyone"}) | _OTHER_NOUNS[gender] | {"named", "called"}
+    stray, start = [], True
+    for m in _TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok in ".!?":
+            start = True
+            continue
+        low = tok.lower().rstrip("'’s") if tok.lower().endswith(("'s", "’s")) else tok.lower()
+        if low in referents or (tok[0].isupper() and not start and low not in own_name):
+            return _switch_finding(stray)
+        if low in opposite:
+            stray.append(tok)
+        start = False
+    return _switch_finding(stray)
+
+
+def _switch_finding(stray: list[str]) -> list[Finding]:
+    if len(stray) < PRONOUN_SWITCH_MIN:
+        return []
+    message = f"the persona is referred to as {', '.join(repr(w) for w in stray[:3])}"
+    return [Finding(EXPERT, "attribute_contradiction", message, "demographics.gender")]
+
+
+_SAID = re.compile(r"\bsaid\s+([A-Z][a-zà-ÿ]+)|\b([A-Z][a-zà-ÿ]+)\s+(?:said|says|explains|adds)\b")
+
+
+def quoted_as(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """`said Amalie` in a narrative about Amalia: the persona quoted under a misspelt name."""
+    first = first_name(str(attrs.get("identity.name") or ""))
+    own = {w.lower() for w in words(str(attrs.get("identity.name") or ""))}
+    for m in _SAID.finditer(text):
+        said = m.group(1) or m.group(2)
+        if len(first) >= 4 and said.lower() not in own and _near(said.lower(), first.lower()):
+            return [Finding(EXPERT, "second_name", f"the persona is quoted as {said!r}", "identity.name")]
+    return []
+
+
+def _near(a: str, b: str) -> bool:
+    """Edit distance 1 or 2 (a misspelling, not another name)."""
+    if abs(len(a) - len(b)) > 2:
+        return False
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return 0 < row[-1] <= 2
+
+
+def age_in_words(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """ ", at seventy-two," / "At 72," / "at the age of just 30" for a younger persona (a later age
+    cannot be a past event)."""
+    age = attrs.get("demographics.age")
+    if age is None:
+        return []
+    for m in _NUM_AGE.finditer(text):
+        stated = number(m.group(1) or m.group(2) or m.group(3))
+        start = m.start() if m.group(1) else sentence_start(text, m.start())  # "hopes to ... at the age of 30"
+        sentence = text[start : text.find(".", m.end()) if "." in text[m.end() :] else len(text)]
+        future = _FUTURE_WORDS if m.group(1) else _PLAN_WORDS
+        if stated is not None and stated > int(age) + 1 and not set(words(sentence.lower())) & future:
+            return [
+                Finding(
+                    EXPERT,
+                    "attribute_contradiction",
+                    f"the text says {m.group(0).strip(' ,;')!r}; the persona is {age}",
+                    "demographics.age",
+                )
+            ]
+    return []
