@@ -324,6 +324,9 @@ GUARD = {
         ("On weekends, he goes swimming as part of his business activities.", ("broken_sentence", None)),
         ("On weekends, he bakes bread at home to support himself as an employee.", ("broken_sentence", None)),
         ("In his free time, he runs as part of his family's business.", ("broken_sentence", None)),
+        # an adult at a class for children (default builds)
+        ("On weekends, he goes to a yoga class for kids.", ("broken_sentence", None)),
+        ("On weekends, he goes to a pottery class for children's parties.", ("broken_sentence", None)),
     ],
 )
 def test_capitals_own_businesses_and_broken_sentences(text, found):
@@ -351,6 +354,10 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "On weekends Léo works at the café as part of the family business.",
         "As part of his job Léo drives to São Paulo every week.",  # no pastime
         "On weekends, Léo goes running as part of his training for a marathon.",
+        "On weekends, Léo takes his son to a swimming class for kids.",  # his child's class
+        "On Saturdays Léo teaches a pottery class for children at the library.",  # teaching it
+        "On weekends, Léo goes to a football club for kids, where he coaches the under-nines.",
+        "Léo went to a summer camp for kids every year when he was young.",  # ... when he was a child
     ],
 )
 def test_near_misses_of_capitals_businesses_and_broken_sentences(text):

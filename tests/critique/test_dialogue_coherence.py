@@ -86,6 +86,8 @@ GOOD = (
             "pastime_as_work",
             2,
         ),
+        # an adult at a class for children (default builds' narratives)
+        ("Anna: What do you do for fun?\nTom: On weekends I go to a yoga class for kids. And you?", "kids_class", 2),
     ],
 )
 def test_real_failures_are_found(text, code, turn):

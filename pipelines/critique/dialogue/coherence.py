@@ -11,7 +11,8 @@ with nobody: "On Saturdays I usually play board games together."), weekly_occasi
 celebrated every week: "On weekends I always celebrate my life anniversaries."), day_clash (one
 habit on two different days: "On Saturdays I usually read a crime novel every Sunday morning."),
 childless_them ("I have no children. On weekends I always bring them home."), pastime_as_work ("On
-Saturdays I usually go swimming as part of my business."); these five are the
+Saturdays I usually go swimming as part of my business."), kids_class ("On weekends I go to a
+yoga class for kids."); these six are the
 narrative critic's `phrasing.SENTENCE_CHECKS`. The phrases are data:
 `pipelines/critique/lexicons/dialogue.yaml`."""
 

@@ -244,6 +244,41 @@ def pastime_as_work(text: str) -> str | None:
     return _in_a_sentence(text, find)
 
 
+# "On weekends, she goes to a yoga class for kids", "goes to a pottery class for children's
+# parties" (8 sentences in the accepted narratives of the stored builds, every one from an adult
+# persona): an adult attending a class, club or course meant for children. Teaching, coaching,
+# running or helping at one, taking one's own children to it, or going as a child, is not one.
+_KIDS_CLASS = re.compile(
+    r"\b(?:go|goes|going|went|attend|attends|attending|attended|join|joins|joining|joined|take|takes|taking|took)"
+    r"\s+(?:to\s+)?(?:a|an|the|some)\s+(?:[\w'’-]+\s+){0,3}?"
+    r"(?:class(?:es)?|lessons?|course|club|session|group|camp|workshop)"
+    r"\s+for\s+(?:(?:little|young|small)\s+)?(?:kids|children|toddlers|tots|teens|teenagers|youngsters)\b",
+    re.IGNORECASE,
+)
+_WITH_CHILDREN = re.compile(
+    r"\b(?:teach\w*|coach\w*|runs?|running|leads?|leading|volunteer\w*|help\w*|instruct\w*|supervis\w*)\b"
+    r"|\b(?:her|his|my|their|our)\s+(?:(?:two|three|four|five|young|little)\s+)?"
+    r"(?:kids|children|son|sons|daughter|daughters|grandchildren|grandkids|nieces?|nephews?)\b",
+    re.IGNORECASE,
+)
+_CHILDHOOD = re.compile(
+    r"\bwhen\s+(?:she|he|i|they)\s+(?:was|were)\s+(?:young|little|small|a\s+child|a\s+kid|a\s+boy|a\s+girl|a\s+teen\w*)"
+    r"|\bas\s+a\s+(?:child|kid|boy|girl|teen\w*)\b|\bgrowing\s+up\b|\bchildhood\b",
+    re.IGNORECASE,
+)
+
+
+def kids_class(text: str) -> str | None:
+    """The sentence where the persona attends a class or club for children, if any."""
+
+    def find(sentence: str) -> str | None:
+        if _KIDS_CLASS.search(sentence) and not (_WITH_CHILDREN.search(sentence) or _CHILDHOOD.search(sentence)):
+            return sentence.strip().rstrip(".!?")
+        return None
+
+    return _in_a_sentence(text, find)
+
+
 # The per-sentence checks narratives and dialogue turns share: (the dialogue coherence expert's
 # code, the check, what it found). In narratives each is a `broken_sentence`.
 SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
@@ -252,6 +287,7 @@ SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
     ("day_clash", day_clash, "puts one habit on two different days"),
     ("childless_them", childless_them, "says 'them' after having no children"),
     ("pastime_as_work", pastime_as_work, "does a pastime as part of a business or job"),
+    ("kids_class", kids_class, "attends a class or club for children"),
 )
 
 
