@@ -408,8 +408,9 @@ class _SearchPartition(beam.DoFn):
         _, members = keyed
         members = list(members)
         new = self.new_round
+        # before sorting: most partitions of a top-up round hold no new record
         if new is not None and not any(m[1][0] == new for m in members):
-            return  # before sorting: most partitions of a top-up round hold no new record
+            return
         members.sort(key=lambda m: m[1])
         home_idx = [i for i, m in enumerate(members) if m[0]]
         if not home_idx:

@@ -90,7 +90,7 @@ class DeepProfile(beam.PTransform):
         self.seed = seed
         self.handlers = handlers
 
-    def expand(self, specs) -> Filtered:
+    def expand(self, specs):
         s = self.settings
         llm = self.llm if s.temperature is None else replace(self.llm, temperature=s.temperature)
         records = specs | "Select" >> beam.ParDo(

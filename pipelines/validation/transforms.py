@@ -76,7 +76,7 @@ class Validate(beam.PTransform):
         self.rules = rules
         self.scope = scope
 
-    def expand(self, records) -> Filtered:
+    def expand(self, records):
         out = records | beam.ParDo(ValidateRecords(self.schema_name, self.rules, self.scope)).with_outputs(
             REJECTED, main="valid"
         )

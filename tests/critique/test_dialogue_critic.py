@@ -377,10 +377,16 @@ def test_children_contradiction():
         # a build accepted this from a speaker with no children
         ("On weekends I can go out to the countryside and visit my grandkids.", 0),
         ("On weekends I always celebrate my little ones.", 1),  # a default build accepted it
+        # a default build accepted this from a speaker with one child: "kids" is more than one
+        ("On weekends I always go out with my wife and kids.", 1),
     ):
         found = anna_says(text, **{"household.children": kids})
         assert codes_of(found) == ["children_contradiction"], text
         assert found[0].attribute == "household.children"
+    # "my kids" from a parent of one (Anna is a teacher: her "kids" may be her pupils)
+    accountant = {"household.children": 1, "work.employment.occupation": "Accountant"}
+    assert codes_of(anna_says("My kids keep me busy.", **accountant)) == ["children_contradiction"]
+    assert codes_of(anna_says("My kids keep me busy.", **{**accountant, "household.children": 2})) == []
     for text, kids in (
         ("My two kids love hiking.", 2),
         ("I don't have kids at home anymore, they're grown.", 2),
@@ -396,6 +402,8 @@ def test_children_contradiction():
         ("I have 2 children's books on my desk.", 0),
         ("I visit my grandkids every Sunday.", 1),
         ("I read to my little ones every night.", 3),
+        ("On weekends I always go out with my wife and kids.", 2),
+        ("My children keep me busy.", 4),
     ):
         assert codes_of(anna_says(text, **{"household.children": kids})) == [], text
 

@@ -19,7 +19,10 @@ FLOORS = {
     "narratives_heldout": {"precision": 0.857, "recall": 0.72},
     "narratives_real_dev": {"precision": 1.0, "recall": 0.9},
     "narratives_real_heldout": {"precision": 1.0, "recall": 0.9},
-    "narratives_real2_dev": {"precision": 1.0, "recall": 0.85},
+    # the plural check ("his wife and kids" for a parent of one, written on a default build's
+    # dialogues) rejects n-real2-dev-018, which its reader accepted: "never stopped loving his wife
+    # and kids" from a man with one child; the label is kept, and this is counted a false reject
+    "narratives_real2_dev": {"precision": 0.96, "recall": 0.85},
     # the guided template's real outputs: every broken held-back item is nonsense about a pastime,
     # which no check sees (recall 0); what is held is that no good one is rejected
     "narratives_real3_dev": {"precision": 1.0, "recall": 0.63},
@@ -32,7 +35,9 @@ FLOORS = {
     # had been read before it was written; real 5 was labelled before it
     # the hobby-list check (written on default builds' narratives) rejects one more of real 4's 8
     "narratives_real4_heldout": {"precision": 1.0, "recall": 0.375},
-    "narratives_real5_heldout": {"precision": None, "recall": 0.0},
+    # the plural check (written on a default build's dialogues) rejects 1 of real 5's 5 ("her kids"
+    # for a parent of one), whose failure had been read before it was written
+    "narratives_real5_heldout": {"precision": 1.0, "recall": 0.2},
     "narratives_real6_heldout": {"precision": None, "recall": 0.0},
     # a default build with --seed 8086 (30 of its accepted narratives, 10 dialogues), read one by one
     # the pastime-as-work check was written from default builds including this one
@@ -49,7 +54,9 @@ FLOORS = {
     "dialogues_real2_dev": {"precision": 1.0, "recall": 0.62},
     # the "visit my wife" check (written on other builds) rejects 1 of real 2's 9; that failure had
     # been read before it was written
-    "dialogues_real2_heldout": {"precision": 1.0, "recall": 0.11},
+    # the plural check (written on a default build's dialogues) rejects one more ("my wife and kids"
+    # from a parent of one), whose failure had been read before it was written
+    "dialogues_real2_heldout": {"precision": 1.0, "recall": 0.22},
     "dialogues_real3_heldout": {"precision": 1.0, "recall": 0.2},
     # the "them" after no children check (written on the default build) rejects 1 of real 4's 6,
     # whose failure had been read before it was written

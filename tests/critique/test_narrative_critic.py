@@ -142,6 +142,9 @@ def test_children_contradiction():
         # a default build accepted both for a widow with one child
         ("She takes up painting as a hobby while taking care of her two young ones.", 1),
         ("On Sundays she bakes with her little ones.", 1),
+        # "kids" and "children" are more than one (a default build's dialogue, as a narrative)
+        ("On weekends, she goes out with her husband and kids.", 1),
+        ("On weekends, she takes her children to the park.", 1),
     ):
         result = faithfulness(text, {**PERSONA, "household.children": kids})
         assert "children_contradiction" in codes(result), text
@@ -157,6 +160,7 @@ def test_children_contradiction():
         ("Ana Silva teaches thirty children to swim.", 0),
         ("Ana Silva has no children.", 0),
         ("On Sundays she bakes with her two little ones.", 2),
+        ("On weekends, she takes her children to the park.", 3),
     ):
         assert "children_contradiction" not in codes(faithfulness(text, {**PERSONA, "household.children": kids})), text
 

@@ -85,8 +85,8 @@ def children_finding(
         if count is not None and count <= 12:
             claims.append(("exact", m, count))
     for m in _KIDS_AT_LEAST.finditer(text):
-        if m.group("two") or m.group("ones"):
-            count = 2
+        if m.group("two") or m.group("ones") or m.group("p3"):
+            count = 2  # a plural: "my sons", "my little ones", "my wife and kids"
         elif m.group("n"):
             count = number(m.group("n")) or 0
         else:
@@ -94,7 +94,7 @@ def children_finding(
         claims.append(("at_least", m, count))
     if not own_groups & _KIDS_AT_WORK:
         for m in _MY_KIDS.finditer(text):
-            claims.append(("at_least", m, 1))
+            claims.append(("at_least", m, 2))  # "my kids": more than one
     for kind, m, count in claims:
         phrase = m.group(0)
         if hypothetical(text, m):

@@ -250,15 +250,16 @@ def _children_findings(text: str, attrs: dict[str, Any]) -> list[Finding]:
         count = number(m.group("n"))
         if count is not None and count > 1:
             claims.append(("at_least", m.group(0), count))
-    # "his sons", "her little ones": more than one
+    # "his sons", "her little ones", "his wife and kids": more than one
     for m in re.finditer(
-        r"\b(?:her|his)\s+(?:[\w-]+\s+){0,2}?(?:sons|daughters)\b|\b(?:her|his|their)\s+(?:little|young)\s+ones\b",
+        r"\b(?:her|his)\s+(?:[\w-]+\s+){0,2}?(?:sons|daughters|kids|children)\b"
+        r"|\b(?:her|his|their)\s+(?:little|young)\s+ones\b",
         text,
         re.I,
     ):
         claims.append(("at_least", m.group(0), 2))
     for m in re.finditer(
-        r"\b(?:her|his)\s+(?:[\w-]+\s+){0,2}?(?:son|daughter|baby|toddler|stepson|stepdaughter|kids|children)\b"
+        r"\b(?:her|his)\s+(?:[\w-]+\s+){0,2}?(?:son|daughter|baby|toddler|stepson|stepdaughter)\b"
         r"|\btheir\s+(?:[\w-]+\s+){0,2}?(?:son|daughter|baby|toddler|stepson|stepdaughter)\b"
         # a grandchild has a parent: "her grandchildren" for a persona with no children
         r"|\b(?:her|his|their)\s+(?:[\w-]+\s+){0,2}?grand(?:kids?|child|children|sons?|daughters?)\b"
