@@ -327,6 +327,12 @@ GUARD = {
         # an adult at a class for children (default builds)
         ("On weekends, he goes to a yoga class for kids.", ("broken_sentence", None)),
         ("On weekends, he goes to a pottery class for children's parties.", ("broken_sentence", None)),
+        # a trip abroad or round the world every week (default builds)
+        ("On weekends, he goes swimming and travels to Europe.", ("broken_sentence", None)),
+        ("On Sundays he usually goes for a bike ride around the world.", ("broken_sentence", None)),
+        # the persona pregnant though a man (a default build's dialogue, in the third person)
+        ("On weekends he can't sleep because he is pregnant.", ("attribute_contradiction", "demographics.gender")),
+        ("Léo is six months pregnant.", ("attribute_contradiction", "demographics.gender")),
     ],
 )
 def test_capitals_own_businesses_and_broken_sentences(text, found):
@@ -358,13 +364,27 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "On Saturdays Léo teaches a pottery class for children at the library.",  # teaching it
         "On weekends, Léo goes to a football club for kids, where he coaches the under-nines.",
         "Léo went to a summer camp for kids every year when he was young.",  # ... when he was a child
+        "Léo loves travelling around Europe.",  # no weekly frame
+        "On weekends Léo visits friends; every summer he travels abroad.",  # another clause, a longer span
+        "On Saturdays Léo plays video games online with people around the world.",  # nobody travels
+        "Most evenings Léo chats with friends across the globe.",
+        "Léo's wife is pregnant with their first child.",  # someone else's pregnancy
     ],
 )
 def test_near_misses_of_capitals_businesses_and_broken_sentences(text):
     found = errors(text, GUARD)
     assert ("attribute_contradiction", "location.residence.city") not in found
     assert ("attribute_contradiction", "work.employment.status") not in found
+    assert ("attribute_contradiction", "demographics.gender") not in found
     assert not any(code == "broken_sentence" for code, _ in found)
+
+
+def test_a_pregnant_persona_only_for_a_man_or_past_55():
+    woman = {**GUARD, "demographics.gender": "Female"}
+    said = "She is pregnant with her second child."
+    assert ("attribute_contradiction", "demographics.age") not in errors(said, {**woman, "demographics.age": 31})
+    assert ("attribute_contradiction", "demographics.age") in errors(said, {**woman, "demographics.age": 70})
+    assert ("attribute_contradiction", "demographics.gender") not in errors("He is not pregnant.", GUARD)
 
 
 def test_the_capital_itself_and_a_student_whose_education_is_over():
@@ -523,3 +543,14 @@ def test_a_text_about_nobody_in_particular_is_rejected():
     assert not any(
         code == "nothing_conveyed" for code, _ in errors(dawn + " once belonged to someone she loved.", hobby)
     )
+
+
+def test_a_speaker_who_says_he_is_pregnant():
+    """A default build accepted "On weekends I can't sleep because I am pregnant." from a man."""
+    from pipelines.critique.narrative.claims import spoken_contradictions
+
+    turn = "I'm single and I have no children. On weekends I can't sleep because I am pregnant. And you?"
+    man = {**GUARD, "household.marital_status": "Single", "household.children": 0}
+    said = {(f.code, f.attribute) for f in spoken_contradictions(turn, man, BOOK)}
+    assert said == {("attribute_contradiction", "demographics.gender")}
+    assert not spoken_contradictions("My wife is pregnant, so I can't sleep on weekends.", GUARD, BOOK)

@@ -88,6 +88,8 @@ GOOD = (
         ),
         # an adult at a class for children (default builds' narratives)
         ("Anna: What do you do for fun?\nTom: On weekends I go to a yoga class for kids. And you?", "kids_class", 2),
+        # a trip round the world every week (a default build)
+        ("Anna: What do you do?\nTom: On Sundays I usually go for a bike ride around the world.", "far_routine", 2),
     ],
 )
 def test_real_failures_are_found(text, code, turn):

@@ -34,10 +34,12 @@ FLOORS = {
     # the weekly-occasion check (written on the dev builds) rejects 2 of real 4's 8, whose failures
     # had been read before it was written; real 5 was labelled before it
     # the hobby-list check (written on default builds' narratives) rejects one more of real 4's 8
-    "narratives_real4_heldout": {"precision": 1.0, "recall": 0.375},
+    # the weekly-trip-abroad check (written on a default build) rejects 2 more of real 4's 8, and 1
+    # more of real 5's 5 ("weekend trips to Europe" from Germany), failures read before it was written
+    "narratives_real4_heldout": {"precision": 1.0, "recall": 0.625},
     # the plural check (written on a default build's dialogues) rejects 1 of real 5's 5 ("her kids"
     # for a parent of one), whose failure had been read before it was written
-    "narratives_real5_heldout": {"precision": 1.0, "recall": 0.2},
+    "narratives_real5_heldout": {"precision": 1.0, "recall": 0.4},
     "narratives_real6_heldout": {"precision": None, "recall": 0.0},
     # a default build with --seed 8086 (30 of its accepted narratives, 10 dialogues), read one by one
     # the pastime-as-work check was written from default builds including this one
@@ -51,12 +53,13 @@ FLOORS = {
     "dialogues_real_dev": {"precision": 1.0, "recall": 0.9},
     "dialogues_real_heldout": {"precision": 1.0, "recall": 0.75},
     # guided dialogues of a default build, read one by one (the "together" check was written on it)
-    "dialogues_real2_dev": {"precision": 1.0, "recall": 0.62},
+    "dialogues_real2_dev": {"precision": 1.0, "recall": 0.75},
     # the "visit my wife" check (written on other builds) rejects 1 of real 2's 9; that failure had
     # been read before it was written
     # the plural check (written on a default build's dialogues) rejects one more ("my wife and kids"
     # from a parent of one), whose failure had been read before it was written
-    "dialogues_real2_heldout": {"precision": 1.0, "recall": 0.22},
+    # and the weekly-trip-abroad check one more ("hiking up mountains around the world" every Sunday)
+    "dialogues_real2_heldout": {"precision": 1.0, "recall": 0.33},
     "dialogues_real3_heldout": {"precision": 1.0, "recall": 0.2},
     # the "them" after no children check (written on the default build) rejects 1 of real 4's 6,
     # whose failure had been read before it was written

@@ -12,7 +12,8 @@ celebrated every week: "On weekends I always celebrate my life anniversaries."),
 habit on two different days: "On Saturdays I usually read a crime novel every Sunday morning."),
 childless_them ("I have no children. On weekends I always bring them home."), pastime_as_work ("On
 Saturdays I usually go swimming as part of my business."), kids_class ("On weekends I go to a
-yoga class for kids."); these six are the
+yoga class for kids."), far_routine (a trip abroad or round the world as a weekly habit: "On Sundays
+I usually go for a bike ride around the world."); these seven are the
 narrative critic's `phrasing.SENTENCE_CHECKS`. The phrases are data:
 `pipelines/critique/lexicons/dialogue.yaml`."""
 

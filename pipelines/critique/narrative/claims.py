@@ -27,7 +27,14 @@ from pipelines.common.facts import first_name
 from pipelines.critique.base import ExpertResult, Finding
 from pipelines.critique.lexicon import claims_lexicon, faith_lexicon, occupation_terms
 from pipelines.critique.narrative.hobbies import HobbyLists, hobby_lists, listed_hobbies
-from pipelines.critique.narrative.identity import age_in_words, named_otherwise, pronoun_switch, quoted_as, subjects
+from pipelines.critique.narrative.identity import (
+    age_in_words,
+    named_otherwise,
+    pregnant_persona,
+    pronoun_switch,
+    quoted_as,
+    subjects,
+)
 from pipelines.critique.narrative.phrasing import broken_sentences, wrong_capital
 from pipelines.critique.text import fold, sentence_start, words
 
@@ -354,7 +361,7 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = 
     findings += listed_hobbies(text, attrs, book.hobby_lists)
     findings += _careers(text, lowered, attrs, book, paid=not spoken)
     findings += subjects(text, attrs, book) + named_otherwise(text, attrs) + age_in_words(text, attrs)
-    findings += pronoun_switch(text, attrs, book) + quoted_as(text, attrs)
+    findings += pronoun_switch(text, attrs, book) + quoted_as(text, attrs) + pregnant_persona(text, attrs)
     findings += wrong_capital(lowered, attrs) + broken_sentences(text)
     prompted = [p for p in book.prompted if attrs.get(p) not in (None, "", [])]
     missing = [p for p in prompted if not _conveyed(p, attrs.get(p), lowered, folded, book)]

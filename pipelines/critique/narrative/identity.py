@@ -196,3 +196,34 @@ def age_in_words(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
                 )
             ]
     return []
+
+
+# "On weekends I can't sleep because I am pregnant." from a man of 19 (a default build's accepted
+# dialogue): the persona pregnant, for a man or a woman past 55. Someone else's pregnancy ("his wife
+# is pregnant", "pregnant with their first child" after "his wife") is not the persona's.
+_PREGNANT = re.compile(
+    r"\b(?P<who>she|he|[A-Z][a-zà-ÿ]+)\s+(?:is|was|['’]s|has\s+been|became|got|gets|is\s+now|is\s+currently)\s+"
+    r"(?:(?:now|currently|heavily|newly|already|visibly)\s+|(?:\d+|[a-z]+)\s+months?\s+)?pregnant\b"
+    r"|\b(?P<own>(?:her|his)\s+pregnancy)\b",
+)
+PREGNANCY_AGE_MAX = 55
+
+
+def pregnant_persona(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """The persona said to be pregnant though a man, or a woman past PREGNANCY_AGE_MAX."""
+    gender = str(attrs.get("demographics.gender") or "").lower()
+    age = attrs.get("demographics.age")
+    first = first_name(str(attrs.get("identity.name") or ""))
+    own = {"male": ("he", "his"), "female": ("she", "her")}.get(gender, ())
+    for m in _PREGNANT.finditer(text):
+        who = (m.group("who") or m.group("own").split()[0]).lower()
+        if who not in own and who != first.lower():
+            continue
+        if gender == "male":
+            message, attribute = f"the text says {m.group(0)!r}; the persona is a man", "demographics.gender"
+        elif isinstance(age, int) and age > PREGNANCY_AGE_MAX:
+            message, attribute = f"the text says {m.group(0)!r}; the persona is {age}", "demographics.age"
+        else:
+            continue
+        return [Finding(EXPERT, "attribute_contradiction", message, attribute)]
+    return []

@@ -279,6 +279,54 @@ def kids_class(text: str) -> str | None:
     return _in_a_sentence(text, find)
 
 
+# "On weekends, he goes swimming and travels to Europe" (a Brazilian teacher), "On Sundays I usually
+# go for a bike ride around the world" (default builds): a trip abroad or round the world as what
+# someone does every week. Only an explicit weekly frame counts ("On weekends", "every Sunday",
+# "most evenings"), not a pastime in general ("she loves travelling around Europe").
+_WEEKLY = re.compile(
+    r"\b(?:on\s+(?:weekends|saturdays|sundays|weekdays|(?:week)?nights)|at\s+(?:the\s+)?weekends|every\s+(?:weekend|week|"
+    r"saturday|sunday|day|evening|night|morning)|most\s+(?:weekends|evenings|days|nights|mornings))\b",
+    re.IGNORECASE,
+)
+_PLACES_AWAY = (
+    r"(?:europe|asia|africa|south\s+america|north\s+america|latin\s+america|australia|antarctica|the\s+world|"
+    r"the\s+globe|other\s+countries|another\s+country|abroad|overseas)"
+)
+_MOVING = (
+    r"(?:ride|rides|riding|cycle|cycles|cycling|sail|sails|sailing|walk|walks|walking|run|runs|running|drive|drives|"
+    r"driving|trip|trips|tour|tours|touring|travel\w*|fly|flies|flying|go|goes|going|journey\w*|backpack\w*)"
+)
+_FAR_TRIP = re.compile(
+    rf"\b{_MOVING}\b(?:\s+[\w'’-]+){{0,4}}?\s+(?:around|round|across|all\s+over)\s+the\s+(?:world|globe)\b"
+    r"|\b(?:travel|travels|travelled|traveled|travelling|traveling|fly|flies|flying|jets?\s+off|trips?|journeys?)"
+    rf"\s+(?:to|around|across|through|all\s+over)\s+{_PLACES_AWAY}\b"
+    r"|\b(?:travel|travels|travelling|traveling|go|goes|going|fly|flies|flying)\s+(?:abroad|overseas)\b",
+    re.IGNORECASE,
+)
+
+
+_CLAUSES = re.compile(r";|\bbut\b|\bwhile\b|\bwhereas\b", re.IGNORECASE)
+# a longer span in the same clause makes the trip no weekly one: "every summer", "on holiday"
+_LONGER = re.compile(
+    r"\b(?:summers?|winters?|holidays?|vacations?|year|years|yearly|annual\w*|months?|once|someday|one\s+day|dreams?|"
+    r"hopes?|plans?|wants?|would)\b",
+    re.IGNORECASE,
+)
+
+
+def far_routine(text: str) -> str | None:
+    """The words of a sentence that makes a trip abroad or round the world a weekly habit, if any."""
+
+    def find(sentence: str) -> str | None:
+        for clause in _CLAUSES.split(sentence):
+            m = _FAR_TRIP.search(clause)
+            if m and _WEEKLY.search(clause) and not _LONGER.search(clause):
+                return m.group(0)
+        return None
+
+    return _in_a_sentence(text, find)
+
+
 # The per-sentence checks narratives and dialogue turns share: (the dialogue coherence expert's
 # code, the check, what it found). In narratives each is a `broken_sentence`.
 SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
@@ -288,6 +336,7 @@ SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
     ("childless_them", childless_them, "says 'them' after having no children"),
     ("pastime_as_work", pastime_as_work, "does a pastime as part of a business or job"),
     ("kids_class", kids_class, "attends a class or club for children"),
+    ("far_routine", far_routine, "makes a trip abroad a weekly habit"),
 )
 
 
