@@ -312,6 +312,7 @@ GUARD = {
         # "together" with nobody, from a default build (persona_narrative_guided_v3)
         ("On weekends, he plays football together as part of his hobby.", ("broken_sentence", None)),
         ("On weekends, he goes to a yoga class together.", ("broken_sentence", None)),
+        ("On weekends, he knits and loves to make memories together.", ("broken_sentence", None)),
         # a yearly occasion every week (a default build)
         ("On weekends, he goes for a bike ride to celebrate his marriage anniversary.", ("broken_sentence", None)),
         ("On weekends he always celebrates his wedding day with a long walk.", ("broken_sentence", None)),
@@ -333,6 +334,12 @@ GUARD = {
         # the persona pregnant though a man (a default build's dialogue, in the third person)
         ("On weekends he can't sleep because he is pregnant.", ("attribute_contradiction", "demographics.gender")),
         ("Léo is six months pregnant.", ("attribute_contradiction", "demographics.gender")),
+        # the persona in a role of the other gender (a default build)
+        (
+            "In his free time, he runs a small operation as a farmer's wife on a farm near the city.",
+            ("attribute_contradiction", "demographics.gender"),
+        ),
+        ("Léo is a loving mother of two.", ("attribute_contradiction", "demographics.gender")),
     ],
 )
 def test_capitals_own_businesses_and_broken_sentences(text, found):
@@ -348,6 +355,8 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "His wife, Sarah, he says, is the best cook in Campinas.",  # a parenthetical, not a broken sentence
         "His wife, Sarah, was married to him in Campinas.",  # married to the persona
         "On weekends, he and his wife cook together.",  # company for "together"
+        "Léo and Ana cook together on Sundays.",
+        "Léo says ibuprofen and paracetamol are fine together.",  # things together
         "Léo plays football with friends, and they train together on Sundays.",
         "After the divorce Léo is getting his life together.",  # a phrasal verb
         "Every year Léo and his wife celebrate their anniversary in Rio.",  # yearly
@@ -369,6 +378,9 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "On Saturdays Léo plays video games online with people around the world.",  # nobody travels
         "Most evenings Léo chats with friends across the globe.",
         "Léo's wife is pregnant with their first child.",  # someone else's pregnancy
+        "Léo is a mother's son and his wife is a nurse.",  # others' roles
+        "Léo is the husband of a teacher.",
+        "Léo serves as a mother figure to the boys.",
     ],
 )
 def test_near_misses_of_capitals_businesses_and_broken_sentences(text):

@@ -30,6 +30,7 @@ from pipelines.critique.narrative.hobbies import HobbyLists, hobby_lists, listed
 from pipelines.critique.narrative.identity import (
     age_in_words,
     named_otherwise,
+    opposite_role,
     pregnant_persona,
     pronoun_switch,
     quoted_as,
@@ -361,7 +362,8 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = 
     findings += listed_hobbies(text, attrs, book.hobby_lists)
     findings += _careers(text, lowered, attrs, book, paid=not spoken)
     findings += subjects(text, attrs, book) + named_otherwise(text, attrs) + age_in_words(text, attrs)
-    findings += pronoun_switch(text, attrs, book) + quoted_as(text, attrs) + pregnant_persona(text, attrs)
+    findings += pronoun_switch(text, attrs, book) + quoted_as(text, attrs)
+    findings += pregnant_persona(text, attrs) + opposite_role(text, attrs)
     findings += wrong_capital(lowered, attrs) + broken_sentences(text)
     prompted = [p for p in book.prompted if attrs.get(p) not in (None, "", [])]
     missing = [p for p in prompted if not _conveyed(p, attrs.get(p), lowered, folded, book)]

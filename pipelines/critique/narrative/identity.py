@@ -1,7 +1,8 @@
 """Who a narrative is about: the persona under a second first name (second_name), a text mostly
 about someone it introduces (someone_else), sentences about no one (unrelated_sentences), the
-persona turning into the other gender halfway and an age the persona has not reached
-(attribute_contradiction). Part of the claims expert: its findings carry that expert's name."""
+persona turning into the other gender halfway, an age the persona has not reached, a pregnant man
+and the persona in a role of the other gender (attribute_contradiction). Part of the claims
+expert: its findings carry that expert's name."""
 
 from __future__ import annotations
 
@@ -226,4 +227,33 @@ def pregnant_persona(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
         else:
             continue
         return [Finding(EXPERT, "attribute_contradiction", message, attribute)]
+    return []
+
+
+# "In his free time, he runs a small operation as a farmer's wife on a farm" (a default build): the
+# persona in a role of the other gender. Someone else's role ("his wife is a nurse", "a mother of
+# two helps him") is not the persona's.
+_ROLE_OF = {
+    "male": r"(?:wife|mother|mum|mom|housewife|girlfriend|grandmother|grandma|businesswoman|sister|daughter)",
+    "female": r"(?:husband|father|dad|boyfriend|grandfather|grandpa|businessman|brother|son)",
+}
+_AS_ROLE = (
+    r"\b(?P<who>she|he|[A-Z][a-zà-ÿ]+)\s+(?:is|was|['’]s|works\s+as|worked\s+as|(?:[\w-]+\s+){{1,6}}?as)\s+"
+    r"(?:an?|the)\s+(?:[\w'’-]+\s+){{0,2}}?{role}\b(?![\'’-])(?!\s+(?:figure|tongue|nature|earth|company|ship|board|hen)\b)"
+)
+_ROLES = {gender: re.compile(_AS_ROLE.format(role=role)) for gender, role in _ROLE_OF.items()}
+
+
+def opposite_role(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """The persona said to be a wife, mother, ... though a man (or a husband, father, ... though a
+    woman)."""
+    gender = str(attrs.get("demographics.gender") or "").lower()
+    pattern = _ROLES.get(gender)
+    if pattern is None:
+        return []
+    own = {"he" if gender == "male" else "she", first_name(str(attrs.get("identity.name") or "")).lower()}
+    for m in pattern.finditer(text):
+        if m.group("who").lower() in own:
+            message = f"the text says {m.group(0)!r}; the persona is {'a man' if gender == 'male' else 'a woman'}"
+            return [Finding(EXPERT, "attribute_contradiction", message, "demographics.gender")]
     return []

@@ -108,13 +108,29 @@ _SPEND_NOTHING = re.compile(
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 _ALONE_TOGETHER = re.compile(r"\b(?:she|he|i)\b.*?\btogether\b", re.IGNORECASE)
 _COMPANY = re.compile(
-    r"\b(?:with|and|both|we|us|our|they|them|their|each other|one another|friends?|family|families|"
+    r"\b(?:with|both|we|us|our|they|them|their|each other|one another|friends?|family|families|"
     r"children|kids|grandchildren|grandkids|neighbou?rs|colleagues|everyone|everybody|people|parents|"
     r"siblings|team|couple|all|put|puts|putting|pull|pulls|pulled|pulling|get|gets|got|getting|bring|brings|"
     r"brought|bringing|piece|pieces|pieced|piecing|stitch|stitches|stitched|hold|holds|held|holding|"
     r"come|comes|came|coming|keep|keeps|kept|keeping|tie|ties|tied|glue|glues|glued)\b",
     re.IGNORECASE,
 )
+
+
+# "and" joining two things one person does is no company: "she knits and loves to make memories
+# together" (a default build); any other "and" may join people ("he and his wife", "Anna and Tom")
+_AND = re.compile(r"\band\b", re.IGNORECASE)
+_AND_VERB = re.compile(
+    r"and\s+(?:also\s+|then\s+)?(?:loves|likes|enjoys|goes|makes|spends|tries|plans|hopes|wants|takes|has|is|does|"
+    r"gets|knits|bakes|cooks|plays|reads|paints|sings|dances|walks|runs|swims|hikes|rides|watches|builds|tends|fishes|"
+    r"love|like|enjoy|go|make|spend|try|take|have|do|get|knit|bake|cook|play|read|paint|sing|dance|walk|run|swim|"
+    r"hike|ride|watch|build|tend|fish)\b",
+    re.IGNORECASE,
+)
+
+
+def _and_company(sentence: str) -> bool:
+    return any(not _AND_VERB.match(sentence, m.start()) for m in _AND.finditer(sentence))
 
 
 def _in_a_sentence(text: str, find: Callable[[str], str | None]) -> str | None:
@@ -124,7 +140,12 @@ def _in_a_sentence(text: str, find: Callable[[str], str | None]) -> str | None:
 
 def together_alone(text: str) -> str | None:
     """The sentence where one person does something "together" with nobody, if any."""
-    return _in_a_sentence(text, lambda s: s.strip() if _ALONE_TOGETHER.search(s) and not _COMPANY.search(s) else None)
+
+    def find(sentence: str) -> str | None:
+        company = _COMPANY.search(sentence) or _and_company(sentence)
+        return sentence.strip() if _ALONE_TOGETHER.search(sentence) and not company else None
+
+    return _in_a_sentence(text, find)
 
 
 # "On weekends, he goes for a bike ride to celebrate his marriage anniversary", "On weekends I
@@ -132,11 +153,12 @@ def together_alone(text: str) -> str | None:
 # once-a-year occasion of one's own, celebrated in a sentence about what someone does every week.
 # Past celebrations ("celebrated her retirement last June") and yearly ones ("every year they
 # celebrate their anniversary") are not.
-_RECURRING = re.compile(
-    r"\b(?:on\s+(?:weekends|saturdays|sundays|fridays|weekdays)|at\s+weekends|every\s+(?:weekend|week|saturday|"
-    r"sunday|friday|day|evening|night|morning)|most\s+(?:weekends|evenings|days|nights|mornings)|usually|always|often)\b",
-    re.IGNORECASE,
+_WEEKLY_WORDS = (
+    r"on\s+(?:weekends|saturdays|sundays|fridays|weekdays|(?:week)?nights)|at\s+(?:the\s+)?weekends|every\s+(?:weekend|"
+    r"week|saturday|sunday|friday|day|evening|night|morning)|most\s+(?:weekends|evenings|days|nights|mornings)"
 )
+_WEEKLY = re.compile(rf"\b(?:{_WEEKLY_WORDS})\b", re.IGNORECASE)  # an explicit weekly frame
+_RECURRING = re.compile(rf"\b(?:{_WEEKLY_WORDS}|usually|always|often)\b", re.IGNORECASE)
 _OCCASION = re.compile(
     r"\bcelebrat(?:e|es|ing)\b.*?\b(?:her|his|their|my|our)\s+(?:[\w'’-]+\s+){0,2}?"
     r"(?:birthdays?|anniversary|anniversaries|graduation|retirement|wedding)\b",
@@ -283,11 +305,6 @@ def kids_class(text: str) -> str | None:
 # go for a bike ride around the world" (default builds): a trip abroad or round the world as what
 # someone does every week. Only an explicit weekly frame counts ("On weekends", "every Sunday",
 # "most evenings"), not a pastime in general ("she loves travelling around Europe").
-_WEEKLY = re.compile(
-    r"\b(?:on\s+(?:weekends|saturdays|sundays|weekdays|(?:week)?nights)|at\s+(?:the\s+)?weekends|every\s+(?:weekend|week|"
-    r"saturday|sunday|day|evening|night|morning)|most\s+(?:weekends|evenings|days|nights|mornings))\b",
-    re.IGNORECASE,
-)
 _PLACES_AWAY = (
     r"(?:europe|asia|africa|south\s+america|north\s+america|latin\s+america|australia|antarctica|the\s+world|"
     r"the\s+globe|other\s+countries|another\s+country|abroad|overseas)"
