@@ -566,3 +566,29 @@ def test_a_speaker_who_says_he_is_pregnant():
     said = {(f.code, f.attribute) for f in spoken_contradictions(turn, man, BOOK)}
     assert said == {("attribute_contradiction", "demographics.gender")}
     assert not spoken_contradictions("My wife is pregnant, so I can't sleep on weekends.", GUARD, BOOK)
+
+
+def test_visiting_the_children_one_lives_with():
+    """Four accepted dialogues of two default builds: "I'm married and I have three children. On
+    weekends I always visit them." from a speaker who lives with partner and children."""
+    from pipelines.critique.narrative.claims import spoken_contradictions
+
+    home = {**GUARD, "household.children": 3, "household.living_with": "partner and children"}
+
+    def living(turn, attrs=home):
+        return [f for f in spoken_contradictions(turn, attrs, BOOK) if f.attribute == "household.living_with"]
+
+    for turn in (
+        "I'm married and I have three children. On weekends I always visit them. And you?",
+        "I'm married and I have three children. On weekends I often go out to visit them.",
+    ):
+        assert [f.code for f in living(turn)] == ["attribute_contradiction"], turn
+    for turn in (
+        "I'm married and I have three children. On weekends I visit my parents and then visit them too.",
+        "I have three children. My parents live nearby and I visit them every Sunday.",
+        "I'm married and I have three children. On weekends we visit them at school.",
+    ):
+        assert not living(turn), turn
+    # grown children who live elsewhere are visited
+    said = "I'm married and I have three children. On weekends I always visit them."
+    assert not living(said, {**home, "household.living_with": "partner"})

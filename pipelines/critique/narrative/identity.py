@@ -257,3 +257,31 @@ def opposite_role(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
             message = f"the text says {m.group(0)!r}; the persona is {'a man' if gender == 'male' else 'a woman'}"
             return [Finding(EXPERT, "attribute_contradiction", message, "demographics.gender")]
     return []
+
+
+# "I'm married and I have three children. On weekends I always visit them." from a speaker who lives
+# with partner and children (4 accepted dialogues of two default builds): one does not visit the
+# children one lives with. "them" counts only in the sentence right after the one about children.
+_VISIT = r"(?:visit|visits|visiting|go\s+(?:out\s+)?to\s+visit|goes\s+(?:out\s+)?to\s+visit)"
+_OTHERS = (
+    r"(?:parents|friends|grandparents|relatives|neighbou?rs|cousins|siblings|brothers|sisters|in-laws|grandchildren|"
+    r"grandkids|colleagues|nieces|nephews|family|folks|mum|mom|dad|mother|father)"
+)
+_VISITS_CHILDREN = re.compile(
+    rf"\b(?:children|kids)\b[^.!?]*[.!?]+\s+(?:(?!\b{_OTHERS}\b)[^.!?])*?\b(?P<a>{_VISIT}\s+them)\b(?!\s+(?:at|in)\b)"
+    rf"|\b(?P<b>{_VISIT}\s+(?:her|his)\s+(?:(?:two|three|four|five|grown|adult|young)\s+)?(?:children|kids))\b",
+    re.IGNORECASE,
+)
+
+
+def visits_own_children(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """The persona visiting the children they live with (household.living_with)."""
+    living = str(attrs.get("household.living_with") or "").lower()
+    if "children" not in living:
+        return []
+    m = _VISITS_CHILDREN.search(text)
+    if not m:
+        return []
+    said = m.group("a") or m.group("b")
+    message = f"the text says {said!r}; the persona lives with {living}"
+    return [Finding(EXPERT, "attribute_contradiction", message, "household.living_with")]
