@@ -44,7 +44,9 @@ FLOORS = {
     "narratives_real6_heldout": {"precision": None, "recall": 0.0},
     # a default build with --seed 8086 (30 of its accepted narratives, 10 dialogues), read one by one
     # the pastime-as-work check was written from default builds including this one
-    "narratives_real7_dev": {"precision": 1.0, "recall": 0.4},
+    # the weekly-trip check, widened to any "around the world", was written on default builds including
+    # this one's dialogues ("volunteers to help others around the world" on weekends)
+    "narratives_real7_dev": {"precision": 1.0, "recall": 0.6},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     # written apart from the checks, like narratives_dev2 (the family words of persona_unused and
     # the status words of "single" were set on it)
@@ -60,7 +62,8 @@ FLOORS = {
     # the plural check (written on a default build's dialogues) rejects one more ("my wife and kids"
     # from a parent of one), whose failure had been read before it was written
     # and the weekly-trip-abroad check one more ("hiking up mountains around the world" every Sunday)
-    "dialogues_real2_heldout": {"precision": 1.0, "recall": 0.33},
+    # and, widened to any "around the world" in a weekly habit, one more ("photographs around the world")
+    "dialogues_real2_heldout": {"precision": 1.0, "recall": 0.44},
     # the visiting-the-children-one-lives-with check (written on two default builds' dialogues)
     # rejects d-real3-ho-008, which its reader accepted ("Loose but coherent"): a mother of four who
     # lives with partner and children and "sometimes will visit them"; the label is kept, and this

@@ -309,12 +309,8 @@ _PLACES_AWAY = (
     r"(?:europe|asia|africa|south\s+america|north\s+america|latin\s+america|australia|antarctica|the\s+world|"
     r"the\s+globe|other\s+countries|another\s+country|abroad|overseas)"
 )
-_MOVING = (
-    r"(?:ride|rides|riding|cycle|cycles|cycling|sail|sails|sailing|walk|walks|walking|run|runs|running|drive|drives|"
-    r"driving|trip|trips|tour|tours|touring|travel\w*|fly|flies|flying|go|goes|going|journey\w*|backpack\w*)"
-)
 _FAR_TRIP = re.compile(
-    rf"\b{_MOVING}\b(?:\s+[\w'’-]+){{0,4}}?\s+(?:around|round|across|all\s+over)\s+the\s+(?:world|globe)\b"
+    r"(?<!\bfrom\s)\b(?:around|round|across|all\s+over)\s+the\s+(?:world|globe)\b"
     r"|\b(?:travel|travels|travelled|traveled|travelling|traveling|fly|flies|flying|jets?\s+off|trips?|journeys?)"
     rf"\s+(?:to|around|across|through|all\s+over)\s+{_PLACES_AWAY}\b"
     r"|\b(?:travel|travels|travelling|traveling|go|goes|going|fly|flies|flying)\s+(?:abroad|overseas)\b",
@@ -331,13 +327,21 @@ _LONGER = re.compile(
 )
 
 
+# "around the world" with nobody going anywhere: "plays online with people around the world"
+_REMOTE = re.compile(
+    r"\b(?:online|internet|web|video\s+calls?|calls?|chats?|chatting|talks?|talking|people|friends|players|fans|"
+    r"viewers|listeners|followers|audiences?|news|pen\s*pals?|emails?|letters|messages|streams?|streaming)\b",
+    re.IGNORECASE,
+)
+
+
 def far_routine(text: str) -> str | None:
     """The words of a sentence that makes a trip abroad or round the world a weekly habit, if any."""
 
     def find(sentence: str) -> str | None:
         for clause in _CLAUSES.split(sentence):
             m = _FAR_TRIP.search(clause)
-            if m and _WEEKLY.search(clause) and not _LONGER.search(clause):
+            if m and _WEEKLY.search(clause) and not (_LONGER.search(clause) or _REMOTE.search(clause)):
                 return m.group(0)
         return None
 
