@@ -332,6 +332,7 @@ GUARD = {
         ("On weekends, he goes swimming and travels to Europe.", ("broken_sentence", None)),
         ("On Sundays he usually goes for a bike ride around the world.", ("broken_sentence", None)),
         ("On Sundays he usually takes photographs around the world.", ("broken_sentence", None)),
+        ("On weekends he can't miss any holiday.", ("broken_sentence", None)),
         # the persona pregnant though a man (a default build's dialogue, in the third person)
         ("On weekends he can't sleep because he is pregnant.", ("attribute_contradiction", "demographics.gender")),
         ("Léo is six months pregnant.", ("attribute_contradiction", "demographics.gender")),
@@ -379,6 +380,8 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "On Saturdays Léo plays video games online with people around the world.",  # nobody travels
         "Most evenings Léo chats with friends across the globe.",
         "On weekends Léo records a podcast with news from around the world.",
+        "On weekends Léo can't be there because he works at the market.",  # a reason: there is a there
+        "On weekends Léo can't miss his daughter's football games.",  # something missed
         "Léo's wife is pregnant with their first child.",  # someone else's pregnancy
         "Léo is a mother's son and his wife is a nurse.",  # others' roles
         "Léo is the husband of a teacher.",

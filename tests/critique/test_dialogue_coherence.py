@@ -90,6 +90,9 @@ GOOD = (
         ("Anna: What do you do for fun?\nTom: On weekends I go to a yoga class for kids. And you?", "kids_class", 2),
         # a trip round the world every week (a default build)
         ("Anna: What do you do?\nTom: On Sundays I usually go for a bike ride around the world.", "far_routine", 2),
+        # a weekly habit said as what one cannot do (default builds)
+        ("Anna: Do you have a family?\nTom: I'm married. On weekends I can't be there. And you?", "cant_weekly", 2),
+        ("Anna: Do you?\nTom: On weekends I can't miss anything but dinner parties.", "cant_weekly", 2),
     ],
 )
 def test_real_failures_are_found(text, code, turn):

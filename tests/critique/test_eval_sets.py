@@ -68,12 +68,15 @@ FLOORS = {
     # rejects d-real3-ho-008, which its reader accepted ("Loose but coherent"): a mother of four who
     # lives with partner and children and "sometimes will visit them"; the label is kept, and this
     # is counted a false reject (seen after the check was written; the check was not changed for it)
-    "dialogues_real3_heldout": {"precision": 0.5, "recall": 0.2},
+    # the can't-as-a-weekly-habit check (written on four default builds) rejects 1 more of its 5,
+    # d-real3-ho-009 ("can't miss anything but sleeps"), which had been seen before it was written
+    "dialogues_real3_heldout": {"precision": 0.66, "recall": 0.4},
     # the "them" after no children check (written on the default build) rejects 1 of real 4's 6,
     # whose failure had been read before it was written
     "dialogues_real4_heldout": {"precision": 1.0, "recall": 0.16},
     # the listener check ("your wife" to a divorced woman) was written on it
-    "dialogues_real5_dev": {"precision": 1.0, "recall": 0.2},
+    # and the can't-as-a-weekly-habit check one more
+    "dialogues_real5_dev": {"precision": 1.0, "recall": 0.4},
 }
 # Real outputs of the embedded model, read one by one: how many a careful reader accepts.
 REAL_ACCEPTED = {
