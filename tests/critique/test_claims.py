@@ -333,6 +333,8 @@ GUARD = {
         ("On Sundays he usually goes for a bike ride around the world.", ("broken_sentence", None)),
         ("On Sundays he usually takes photographs around the world.", ("broken_sentence", None)),
         ("On weekends he can't miss any holiday.", ("broken_sentence", None)),
+        # a parent's own child called the spouse's (default builds; Léo has two children)
+        ("On weekends, he cooks a big meal for his wife's son.", ("broken_sentence", None)),
         # the persona pregnant though a man (a default build's dialogue, in the third person)
         ("On weekends he can't sleep because he is pregnant.", ("attribute_contradiction", "demographics.gender")),
         ("Léo is six months pregnant.", ("attribute_contradiction", "demographics.gender")),
@@ -597,3 +599,8 @@ def test_visiting_the_children_one_lives_with():
     # grown children who live elsewhere are visited
     said = "I'm married and I have three children. On weekends I always visit them."
     assert not living(said, {**home, "household.living_with": "partner"})
+
+
+def test_a_spouses_child_is_a_stepchild_for_the_childless():
+    childless = {**GUARD, "household.children": 0}
+    assert not any(c == "broken_sentence" for c, _ in errors("On weekends, he cooks for his wife's son.", childless))

@@ -26,7 +26,8 @@ FLOORS = {
     # the guided template's real outputs: every broken held-back item is nonsense about a pastime,
     # which no check sees (recall 0); what is held is that no good one is rejected
     # the other-gender role check ("he runs a small operation as a farmer's wife") was written on it
-    "narratives_real3_dev": {"precision": 1.0, "recall": 0.68},
+    # and the spouse's-child check ("safaris for his wife's daughter") one more
+    "narratives_real3_dev": {"precision": 1.0, "recall": 0.72},
     "narratives_real3_heldout": {"precision": None, "recall": 0.0},
     # the third guided template's real outputs ("together" with nobody, written on this set)
     "narratives_real4_dev": {"precision": 1.0, "recall": 0.8},

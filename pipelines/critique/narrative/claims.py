@@ -34,6 +34,7 @@ from pipelines.critique.narrative.identity import (
     pregnant_persona,
     pronoun_switch,
     quoted_as,
+    spouses_child,
     subjects,
     visits_own_children,
 )
@@ -365,6 +366,7 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = 
     findings += subjects(text, attrs, book) + named_otherwise(text, attrs) + age_in_words(text, attrs)
     findings += pronoun_switch(text, attrs, book) + quoted_as(text, attrs)
     findings += pregnant_persona(text, attrs) + opposite_role(text, attrs) + visits_own_children(text, attrs)
+    findings += spouses_child(text, attrs)
     findings += wrong_capital(lowered, attrs) + broken_sentences(text)
     prompted = [p for p in book.prompted if attrs.get(p) not in (None, "", [])]
     missing = [p for p in prompted if not _conveyed(p, attrs.get(p), lowered, folded, book)]

@@ -1,8 +1,8 @@
 """Who a narrative is about: the persona under a second first name (second_name), a text mostly
 about someone it introduces (someone_else), sentences about no one (unrelated_sentences), the
 persona turning into the other gender halfway, an age the persona has not reached, a pregnant man
-and the persona in a role of the other gender (attribute_contradiction). Part of the claims
-expert: its findings carry that expert's name."""
+and the persona in a role of the other gender (attribute_contradiction); a parent's own child called
+the spouse's (broken_sentence). Part of the claims expert: its findings carry that expert's name."""
 
 from __future__ import annotations
 
@@ -285,3 +285,24 @@ def visits_own_children(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
     said = m.group("a") or m.group("b")
     message = f"the text says {said!r}; the persona lives with {living}"
     return [Finding(EXPERT, "attribute_contradiction", message, "household.living_with")]
+
+
+# "On weekends, she cooks a big meal for her wife's son." from a mother of one, "he loves to go on
+# safaris for his wife's daughter" from a father of three (default builds): the persona's own child
+# said as the spouse's. A persona with no children may well have a stepchild.
+_SPOUSES_CHILD = re.compile(
+    r"\b(?:her|his)\s+(?:wife|husband|partner)['’]s\s+(?:(?:young|little|eldest|youngest|only)\s+)?"
+    r"(?:son|daughter|child|children|kids?|boy|girl)\b",
+    re.IGNORECASE,
+)
+
+
+def spouses_child(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """The persona's own child called the spouse's ("her wife's son") by a parent."""
+    if not attrs.get("household.children"):
+        return []
+    m = _SPOUSES_CHILD.search(text)
+    if not m:
+        return []
+    message = f"the text says {m.group(0)!r}; the persona's own children are theirs too"
+    return [Finding(EXPERT, "broken_sentence", message)]
