@@ -319,6 +319,7 @@ GUARD = {
         ("On Sundays he usually celebrates his kids' birthdays at the park.", ("broken_sentence", None)),
         ("He has no children. On weekends, he takes them out for dinner.", ("broken_sentence", None)),
         ("On Saturdays he usually reads a crime novel every Sunday morning.", ("broken_sentence", None)),
+        ("On weekends he always takes a little bit of vacation every year.", ("broken_sentence", None)),
         # the spouse's spouse (a default build, twice)
         ("On weekends, she cooks a big meal for her husband's wife.", ("broken_sentence", None)),
         # a pastime done as part of a business or job (default builds)
@@ -383,6 +384,7 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "Most evenings Léo chats with friends across the globe.",
         "On weekends Léo records a podcast with news from around the world.",
         "On weekends Léo can't be there because he works at the market.",  # a reason: there is a there
+        "On weekends Léo hikes, and every year he climbs a big mountain.",  # two habits
         "On weekends Léo can't miss his daughter's football games.",  # something missed
         "Léo's wife is pregnant with their first child.",  # someone else's pregnancy
         "Léo is a mother's son and his wife is a nurse.",  # others' roles

@@ -185,13 +185,23 @@ _DAY_CLASH = re.compile(
 )
 
 
+# "On weekends I always take a little bit of vacation every year." (a default build): a weekly habit
+# that happens once a year or month, in one clause
+_WEEK_YEAR = re.compile(
+    r"\bon\s+(?:weekends|saturdays|sundays)\b(?:(?!\band\b|\bbut\b|[,;]).)*?\b(?:every|each|once\s+a)\s+(?:year|month)\b",
+    re.IGNORECASE,
+)
+
+
 def day_clash(text: str) -> str | None:
-    """The words of a sentence that puts one habit on two different weekdays, if any."""
+    """The words of a sentence that puts one habit on two different weekdays, or on weekends and
+    once a year, if any."""
 
     def find(sentence: str) -> str | None:
         m = _DAY_CLASH.search(sentence)
         if not m:
-            return None
+            yearly = _WEEK_YEAR.search(sentence)
+            return yearly.group(0) if yearly else None
         a, b = m.group("a").lower(), m.group("b").lower()
         # "On Sundays I usually record a podcast episode every weekday morning" (a default build)
         clash = a in ("saturday", "sunday") if b == "weekday" else a != b
