@@ -48,6 +48,9 @@ FLOORS = {
     # the weekly-trip check, widened to any "around the world", was written on default builds including
     # this one's dialogues ("volunteers to help others around the world" on weekends)
     "narratives_real7_dev": {"precision": 1.0, "recall": 0.6},
+    # two default builds with the stricter critic of 2026-12 (38 accepted narratives, read one by one):
+    # no good one rejected; of the 5 broken, only the spouse's child is seen
+    "narratives_real8_dev": {"precision": 1.0, "recall": 0.2},
     "dialogues_dev": {"precision": 1.0, "recall": 0.75},
     # written apart from the checks, like narratives_dev2 (the family words of persona_unused and
     # the status words of "single" were set on it)
@@ -91,6 +94,7 @@ REAL_ACCEPTED = {
     "narratives_real5_heldout": 25,
     "narratives_real6_heldout": 23,
     "narratives_real7_dev": 25,
+    "narratives_real8_dev": 33,
     "dialogues_real_dev": 0,
     "dialogues_real_heldout": 0,
     "dialogues_real2_dev": 2,
