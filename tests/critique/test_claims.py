@@ -334,6 +334,7 @@ GUARD = {
         ("On Sundays he usually goes for a bike ride around the world.", ("broken_sentence", None)),
         ("On Sundays he usually takes photographs around the world.", ("broken_sentence", None)),
         ("On weekends he can't miss any holiday.", ("broken_sentence", None)),
+        ("On Sundays he usually bakes bread but not very often.", ("broken_sentence", None)),
         # a parent's own child called the spouse's (default builds; Léo has two children)
         ("On weekends, he cooks a big meal for his wife's son.", ("broken_sentence", None)),
         # the persona pregnant though a man (a default build's dialogue, in the third person)
@@ -385,6 +386,8 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "On weekends Léo records a podcast with news from around the world.",
         "On weekends Léo can't be there because he works at the market.",  # a reason: there is a there
         "On weekends Léo hikes, and every year he climbs a big mountain.",  # two habits
+        "Léo usually walks to work, but rarely in winter.",  # rare only in some case
+        "Léo usually cooks but never bakes.",
         "On weekends Léo can't miss his daughter's football games.",  # something missed
         "Léo's wife is pregnant with their first child.",  # someone else's pregnancy
         "Léo is a mother's son and his wife is a nurse.",  # others' roles

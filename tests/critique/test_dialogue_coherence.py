@@ -93,6 +93,8 @@ GOOD = (
         # a weekly habit said as what one cannot do (default builds)
         ("Anna: Do you have a family?\nTom: I'm married. On weekends I can't be there. And you?", "cant_weekly", 2),
         ("Anna: Do you?\nTom: On weekends I can't miss anything but dinner parties.", "cant_weekly", 2),
+        # a habit taken back in the same sentence (a default build)
+        ("Anna: And you?\nTom: On Saturdays I usually fix things but not very often.", "frequency_clash", 2),
     ],
 )
 def test_real_failures_are_found(text, code, turn):

@@ -14,7 +14,8 @@ childless_them ("I have no children. On weekends I always bring them home."), pa
 Saturdays I usually go swimming as part of my business."), kids_class ("On weekends I go to a
 yoga class for kids."), far_routine (a trip abroad or round the world as a weekly habit: "On Sundays
 I usually go for a bike ride around the world."), cant_weekly (a weekly habit said as what one
-cannot do: "On weekends I can't be there."); these eight are the
+cannot do: "On weekends I can't be there."), frequency_clash (a habit taken back: "I usually fix
+things around the house but not very often."); these nine are the
 narrative critic's `phrasing.SENTENCE_CHECKS`. The phrases are data:
 `pipelines/critique/lexicons/dialogue.yaml`."""
 

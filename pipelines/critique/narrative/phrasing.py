@@ -378,6 +378,22 @@ def cant_weekly(text: str) -> str | None:
     return _in_a_sentence(text, find)
 
 
+# "On Saturdays I usually fix things around the house but not very often" (a default build's
+# dialogue; two labelled dialogues): a habit taken back in the same sentence
+_FREQUENCY_CLASH = re.compile(
+    r"\b(?:usually|every\s+(?:week|weekend|day|evening|saturday|sunday))\b[^.!?]*?\b(?:but|though|although)\s+"
+    r"(?:(?:i|he|she|we)\s+(?:do|does)\s+)?(?:not\s+(?:very\s+)?often|rarely|seldom|hardly(?:\s+ever)?)\b"
+    # "usually walks, but rarely in winter": rare only in some case
+    r"(?!\s+(?:in|on|at|during|when|with|now|these|any|since|after|before|if|unless|for|outside|without)\b)",
+    re.IGNORECASE,
+)
+
+
+def frequency_clash(text: str) -> str | None:
+    """The words of a sentence that says a habit is usual and then that it is rare, if any."""
+    return _in_a_sentence(text, lambda sentence: (m := _FREQUENCY_CLASH.search(sentence)) and m.group(0))
+
+
 # The per-sentence checks narratives and dialogue turns share: (the dialogue coherence expert's
 # code, the check, what it found). In narratives each is a `broken_sentence`.
 SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
@@ -389,6 +405,7 @@ SENTENCE_CHECKS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
     ("kids_class", kids_class, "attends a class or club for children"),
     ("far_routine", far_routine, "makes a trip abroad a weekly habit"),
     ("cant_weekly", cant_weekly, "says a weekly habit as what cannot be done"),
+    ("frequency_clash", frequency_clash, "says a habit is usual, then rare"),
 )
 
 
