@@ -138,12 +138,23 @@ def _in_a_sentence(text: str, find: Callable[[str], str | None]) -> str | None:
     return next((found for found in map(find, _SENTENCE.findall(text)) if found), None)
 
 
+def _said_with(text: str, pattern: re.Pattern, frame: re.Pattern) -> str | None:
+    """The words of `pattern` in the first sentence of `text` that also holds `frame`."""
+
+    def find(sentence: str) -> str | None:
+        m = pattern.search(sentence)
+        return m.group(0) if m and frame.search(sentence) else None
+
+    return _in_a_sentence(text, find)
+
+
 def together_alone(text: str) -> str | None:
     """The sentence where one person does something "together" with nobody, if any."""
 
     def find(sentence: str) -> str | None:
-        company = _COMPANY.search(sentence) or _and_company(sentence)
-        return sentence.strip() if _ALONE_TOGETHER.search(sentence) and not company else None
+        if not _ALONE_TOGETHER.search(sentence) or _COMPANY.search(sentence) or _and_company(sentence):
+            return None
+        return sentence.strip()
 
     return _in_a_sentence(text, find)
 
@@ -168,12 +179,7 @@ _OCCASION = re.compile(
 
 def weekly_occasion(text: str) -> str | None:
     """The words of a sentence that celebrates a once-a-year occasion every week, if any."""
-
-    def find(sentence: str) -> str | None:
-        m = _OCCASION.search(sentence)
-        return m.group(0) if m and _RECURRING.search(sentence) else None
-
-    return _in_a_sentence(text, find)
+    return _said_with(text, _OCCASION, _RECURRING)
 
 
 # "On Saturdays I usually read a crime novel every Sunday morning": one habit on two different days,
@@ -370,12 +376,7 @@ _CANT = re.compile(
 
 def cant_weekly(text: str) -> str | None:
     """The words of a sentence that says a weekly habit as something one cannot do or miss, if any."""
-
-    def find(sentence: str) -> str | None:
-        m = _CANT.search(sentence)
-        return m.group(0) if m and _WEEKLY.search(sentence) else None
-
-    return _in_a_sentence(text, find)
+    return _said_with(text, _CANT, _WEEKLY)
 
 
 # "On Saturdays I usually fix things around the house but not very often" (a default build's
