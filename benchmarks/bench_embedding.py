@@ -6,7 +6,7 @@ Texts: the sentences and whole narratives of the critic's evaluation sets
 (tests/fixtures/critic_eval), i.e. what the grounding expert and dedup embed. Prints:
 
 - texts/s and texts/s per core for float32 and bfloat16 autocast (bfloat16 is marked "emulated"
-  when this CPU has no native bfloat16; the pipeline's `auto` then keeps float32), in
+  when this CPU has no native bfloat16; `PERSONA_EMBED_PRECISION=auto` then keeps float32), in
   critic-sized calls (10 texts) and dedup-sized batches (64);
 - two worker processes embedding at once, each with every core's threads (torch's default)
   against cores / 2 threads each (what the build sets for the multi-process direct runner);

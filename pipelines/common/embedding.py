@@ -9,12 +9,15 @@ inherit it):
   that each use every core slow each other down (on 2 cores, two processes at 2 threads embed
   2.7x slower than at 1 thread each); `build_dataset` sets it to cores / workers for the
   multi-process direct runner. Unset: torch's default (all cores).
-- `PERSONA_EMBED_PRECISION`, for the critics' sentence checks (grounding): `auto` (default),
-  `float32` or `bfloat16`. `auto` encodes under bfloat16 autocast when the CPU computes bfloat16
-  natively (AVX-512 BF16 or AMX: about 1.9x faster, cosine to the float32 vectors >= 0.9999) and
-  in float32 elsewhere (emulated bfloat16 is slower). Dedup always embeds in float32: a duplicate
-  decision near the threshold must not depend on the CPU. `make bench` prints both precisions
-  side by side (benchmarks/bench_embedding.py).
+- `PERSONA_EMBED_PRECISION`, for the critics' sentence checks (grounding): `float32` (default),
+  `bfloat16` or `auto`. `auto` encodes under bfloat16 autocast when the CPU computes bfloat16
+  natively (AVX-512 BF16 or AMX: about 1.5x faster, cosine to the float32 vectors >= 0.9999) and
+  in float32 elsewhere (emulated bfloat16 is slower). It is not the default because a verdict
+  near a threshold then depends on the CPU: a labelled real set (narratives_real2_dev) had one
+  more rejection on an AMX machine than on an AVX2 one, and one of its sentences scores 0.4820
+  in float32 and 0.4807 in bfloat16 against the 0.48 line. Dedup always embeds in float32 for
+  the same reason.
+  `make bench` prints both precisions side by side (benchmarks/bench_embedding.py).
 
 Memory: torch on CPU keeps memory for every distinct input shape it has run (batch rows x
 tokens): embedding texts of every length in batches of every size, a worker's RSS grew by about
@@ -44,7 +47,7 @@ BUNDLED_PREFIX = "bundled:"
 THREADS_ENV = "PERSONA_EMBED_THREADS"
 PRECISION_ENV = "PERSONA_EMBED_PRECISION"
 TOKEN_BUCKET = 32  # token lengths are padded to a multiple of this (see Memory above)
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "auto")
 _NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -61,7 +64,7 @@ def native_bfloat16() -> bool:
 
 def embedding_precision() -> str:
     """The precision of the critics' embeddings in this process: `float32` or `bfloat16` (see the module doc)."""
-    wanted = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
+    wanted = os.environ.get(PRECISION_ENV, "float32").strip().lower() or "float32"
     if wanted not in PRECISIONS:
         raise ValueError(f"{PRECISION_ENV}={wanted!r}: expected one of {', '.join(PRECISIONS)}")
     if wanted == "auto":

