@@ -609,3 +609,90 @@ def test_visiting_the_children_one_lives_with():
 def test_a_spouses_child_is_a_stepchild_for_the_childless():
     childless = {**GUARD, "household.children": 0}
     assert not any(c == "broken_sentence" for c, _ in errors("On weekends, he cooks for his wife's son.", childless))
+
+
+def test_a_drink_with_friends_is_the_personas_own():
+    """The friends he goes out with are company, not the subject: a cold beer with them contradicts
+    sobriety; a drink in a clause about someone he lists, or introduces, does not."""
+    sober = {**ATTRS, "health.lifestyle.alcohol": "sober (in recovery)"}
+    said = "On Fridays she heads out with a few close friends, cracks open a cold beer and tells old stories."
+    assert ("attribute_contradiction", "health.lifestyle.alcohol") in errors(said, sober)
+    for text in (
+        "She shares the flat with her daughter, her husband and a cat; he drinks heavily.",
+        "She volunteers alongside her brother, who drinks heavily.",
+        "She has been sober for ten years and still goes out with friends on Fridays.",
+    ):
+        assert ("attribute_contradiction", "health.lifestyle.alcohol") not in errors(text, sober), text
+
+
+def test_another_way_to_work_contradicts_the_commute():
+    by_bus = {**ATTRS, "daily_life.commute": "public transport"}
+    said = "He listens to Spanish lessons during the ten-minute drive to the office."
+    assert ("attribute_contradiction", "daily_life.commute") in errors(said, by_bus)
+    at_home = {**ATTRS, "daily_life.commute": "works at or from home"}
+    assert ("attribute_contradiction", "daily_life.commute") in errors("She cycles to work along the river.", at_home)
+    for text, attrs in (
+        ("She takes the bus to work and reads on the way.", by_bus),
+        ("Her husband drives to work before dawn.", by_bus),  # someone else's commute
+        ("She drives to work every morning.", {**ATTRS, "daily_life.commute": "car-pools"}),
+        ("She used to drive to work before she retired.", {**ATTRS, "daily_life.commute": "does not commute"}),
+    ):
+        assert ("attribute_contradiction", "daily_life.commute") not in errors(text, attrs), text
+
+
+def test_a_second_first_name_used_mid_sentence():
+    """'In her free time Patricia likes drawing ... Patricia also has eczema' about Priscila: the
+    name is the subject twice, and nobody of that name was introduced."""
+    priscila = {**ATTRS, "identity.name": "Priscila Cases", "location.residence.city": "Lleida"}
+    text = (
+        "Priscila Cases is a 24-year-old woman from Lleida who is looking for work. In her free time Patricia "
+        "likes drawing and basketball. Patricia also has eczema, which flares up when she is stressed."
+    )
+    assert ("second_name", "identity.name") in errors(text, priscila)
+    introduced = (
+        "Priscila Cases is a 24-year-old woman from Lleida. On Sundays her sister Patricia visits, and in the "
+        "evening Patricia cooks for everyone. Every summer Lleida holds a festival she loves."
+    )
+    assert ("second_name", "identity.name") not in errors(introduced, priscila)
+
+
+def test_born_where_an_immigrant_persona_lives():
+    migrant = {
+        **ATTRS,
+        "location.residence.city": "Greensboro",
+        "location.residence.country": "United States",
+        "life_history.migration.generation": "immigrated as an adult",
+        "life_history.migration.origin": "Mexico",
+    }
+    said = "Born and raised in Greensboro, she joined the army straight out of school."
+    assert ("attribute_contradiction", "life_history.migration.generation") in errors(said, migrant)
+    for text, attrs in (
+        ("She was born in Mexico and moved to Greensboro at thirty.", migrant),
+        ("Her son was born in Greensboro two years after she arrived.", migrant),
+        (
+            "Born and raised in Greensboro, she has never lived anywhere else.",
+            {**migrant, "life_history.migration.generation": "child of immigrants"},
+        ),
+    ):
+        assert ("attribute_contradiction", "life_history.migration.generation") not in errors(text, attrs), text
+
+
+def test_a_speaker_here_in_another_city_or_with_a_boss_of_no_job():
+    """'Been here in Cardiff six years now' from a speaker in Bristol; 'I can't take any more days
+    off work without the boss noticing' from an unemployed one. Not a past job, not a student's."""
+    from pipelines.critique.narrative.claims import spoken_contradictions
+
+    bristol = {**GUARD, "location.residence.city": "Bristol", "location.residence.country": "United Kingdom"}
+    said = {(f.code, f.attribute) for f in spoken_contradictions("Been here in Cardiff six years now.", bristol, BOOK)}
+    assert ("attribute_contradiction", "location.residence.city") in said
+    assert not spoken_contradictions("I love it here in Bristol, rain and all.", bristol, BOOK)
+    jobless = {**GUARD, "work.employment.status": "unemployed"}
+    turn = "I can't take any more days off work without the boss noticing."
+    said = {(f.code, f.attribute) for f in spoken_contradictions(turn, jobless, BOOK)}
+    assert ("attribute_contradiction", "work.employment.status") in said
+    for turn, attrs in (
+        ("My boss let me go in March, so I have time for the garden now.", jobless),
+        ("My boss at the café lets me study between orders.", {**GUARD, "work.employment.status": "student"}),
+    ):
+        said = {(f.code, f.attribute) for f in spoken_contradictions(turn, attrs, BOOK)}
+        assert ("attribute_contradiction", "work.employment.status") not in said, turn

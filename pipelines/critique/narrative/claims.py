@@ -29,6 +29,7 @@ from pipelines.critique.lexicon import claims_lexicon, faith_lexicon, occupation
 from pipelines.critique.narrative.hobbies import HobbyLists, hobby_lists, listed_hobbies
 from pipelines.critique.narrative.identity import (
     age_in_words,
+    born_here,
     named_otherwise,
     opposite_role,
     pregnant_persona,
@@ -165,12 +166,32 @@ def _clause_prefix(text: str, start: int) -> str:
     return text[cut:start]
 
 
+# people the persona is with: company, not the subject ("he heads out with a few close friends,
+# cracks open a cold beer" is about him); not where the list or a clause about them goes on ("with
+# his daughter, her husband and ...", "alongside her husband, who runs ...")
+_COMPANY = re.compile(
+    r"\b(?:with|alongside)\s+(?:[\w'’-]+\s+){0,3}?[\w'’-]+(?=\s*[,;:](?!\s*(?:her|his|their|my|our|its|a|an|the|who|whose|which|and|or)\b)|\s+and\s)"
+)
+
+
+def _without_company(text: str, start: int, end: int) -> str:
+    """text[start:end] with the company phrases that end before `end` blanked out (read with what
+    follows, so that "with his daughter, her husband" stays a list)."""
+    piece = list(text[start:end])
+    for c in _COMPANY.finditer(text, start, min(len(text), end + 40)):
+        if c.end() <= end:
+            piece[c.start() - start : c.end() - start] = " " * (c.end() - c.start())
+    return "".join(piece)
+
+
 def _about_someone_else(text: str, m: re.Match, book: ClaimBook, gender: str) -> bool:
     others = book.other_people - ({"they"} if gender == "non-binary" else set())
     # the clause so far, and the last words before the phrase across commas ("her husband, a retired ...")
-    window = text[max(0, m.start() - 60) : m.start()]
+    start = max(0, m.start() - 60)
+    window = _without_company(text, start, m.start())
     window = re.split(r"[.!?]\s", window)[-1]  # within the sentence: "no children. I visit my wife" is about me
-    before = set(words(_clause_prefix(text, m.start()))) | set(words(window)[-5:])
+    clause = m.start() - len(_clause_prefix(text, m.start()))
+    before = set(words(_without_company(text, clause, m.start()))) | set(words(window)[-5:])
     after = words(text[m.end() : m.end() + 20])[:1]
     return bool(before & others) or bool(after and after[0] in others)
 
@@ -366,7 +387,7 @@ def claims(text: str, attrs: Mapping[str, Any], book: ClaimBook, spoken: bool = 
     findings += subjects(text, attrs, book) + named_otherwise(text, attrs) + age_in_words(text, attrs)
     findings += pronoun_switch(text, attrs, book) + quoted_as(text, attrs)
     findings += pregnant_persona(text, attrs) + opposite_role(text, attrs) + visits_own_children(text, attrs)
-    findings += spouses_child(text, attrs)
+    findings += spouses_child(text, attrs) + born_here(text, attrs)
     findings += wrong_capital(lowered, attrs) + broken_sentences(text)
     prompted = [p for p in book.prompted if attrs.get(p) not in (None, "", [])]
     missing = [p for p in prompted if not _conveyed(p, attrs.get(p), lowered, folded, book)]

@@ -2,7 +2,8 @@
 about someone it introduces (someone_else), sentences about no one (unrelated_sentences), the
 persona turning into the other gender halfway, an age the persona has not reached, a pregnant man
 and the persona in a role of the other gender (attribute_contradiction); a parent's own child called
-the spouse's (broken_sentence). Part of the claims expert: its findings carry that expert's name."""
+the spouse's (broken_sentence); an immigrant persona born where it now lives
+(attribute_contradiction). Part of the claims expert: its findings carry that expert's name."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.common.facts import first_name
 from pipelines.critique.base import Finding
-from pipelines.critique.text import NUM, number, sentence_start, words
+from pipelines.critique.text import NUM, fold, number, sentence_start, words
 
 if TYPE_CHECKING:
     from pipelines.critique.narrative.claims import ClaimBook
@@ -26,6 +27,11 @@ _NUM_AGE = re.compile(
     # "Since turning sixty, she ..." at 46: an age already reached
     rf"|\bsince\s+(?:turning|(?:she|he|they)\s+turned)\s+({NUM})\b",
     re.IGNORECASE,
+)
+# a name in the middle of a sentence as the subject of a verb ("In her free time Patricia likes ...")
+_MID_SUBJECT = re.compile(
+    r"(?<=[a-z,] )([A-Z][a-zà-ÿ]{2,})\s+(?:also\s+|still\s+|often\s+|usually\s+|now\s+)?"
+    r"(?:is|was|has|had|[a-z]{3,}s|[a-z]{3,}ed)\b"
 )
 _FUTURE_WORDS = frozenset(
     {"will", "would", "hopes", "hope", "plans", "wants", "intends", "dreams", "retire", "retiring", "by", "until"}
@@ -50,11 +56,17 @@ def subjects(text: str, attrs: Mapping[str, Any], book: ClaimBook) -> list[Findi
     sentences = [s for s in _SENTENCES.split(text.strip()) if s]
     starts: dict[str, int] = {}
     persona_led = unrelated = 0
+    facts = {w.lower() for v in attrs.values() if isinstance(v, str) for w in words(v)}
     for s in sentences:
         toks = {w.lower() for w in words(s)}
         m = _SUBJECT.match(s)
         if m and m.group(1).lower() not in own and m.group(1).lower() not in book.starters:
             starts[m.group(1)] = starts.get(m.group(1), 0) + 1
+        for m in _MID_SUBJECT.finditer(s):  # "In her free time Patricia likes drawing"
+            name = m.group(1)
+            after_article = re.search(r"\b(?:the|a|an|of|in|at|from|to)\s+$", s[: m.start(1)], re.IGNORECASE)
+            if name.lower() not in own | facts and name.lower() not in book.starters and not after_article:
+                starts[name] = starts.get(name, 0) + 1
         if toks & own:
             persona_led += 1
         elif len(toks) >= 5 and not toks & book.other_people:
@@ -306,3 +318,43 @@ def spouses_child(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
         return []
     message = f"the text says {m.group(0)!r}; the persona's own children are theirs too"
     return [Finding(EXPERT, "broken_sentence", message)]
+
+
+_BORN_ABROAD = frozenset({"immigrated as a child", "immigrated as an adult"})
+_BORN_IN = re.compile(
+    r"\b(?:[Bb]orn\s+and\s+(?:raised|bred)|[Bb]orn|[Rr]aised\s+and\s+born)\s+(?:right\s+)?(?:here\s+)?in\s+"
+    r"(?:the\s+)?(?P<place>[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,3})"
+    r"|\b(?:[Aa]\s+)?[Nn]ative\s+of\s+(?:the\s+)?(?P<place2>[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,3})"
+)
+_BORN_OTHERS = re.compile(
+    r"\b(?:husband|wife|partner|son|daughter|child|children|kids|mother|father|parents|brother|sister|"
+    r"friend|friends|grandchildren|grandson|granddaughter|baby)\b",
+    re.IGNORECASE,
+)
+
+
+def born_here(text: str, attrs: Mapping[str, Any]) -> list[Finding]:
+    """ "Born and raised in Greensboro" for a persona who immigrated to Greensboro: born where the
+    persona lives (its city or country) contradicts a migration background of being born abroad.
+    Not someone else's birth ("her son was born in Leeds") and not a place the text does not name
+    as the persona's home."""
+    if str(attrs.get("life_history.migration.generation") or "") not in _BORN_ABROAD:
+        return []
+    home = {
+        fold(str(attrs.get(p) or "")).lower()
+        for p in ("location.residence.city", "location.residence.country")
+        if attrs.get(p)
+    }
+    origin = fold(str(attrs.get("life_history.migration.origin") or "")).lower()
+    for m in _BORN_IN.finditer(text):
+        place = fold(m.group("place") or m.group("place2")).lower()
+        if not place or (origin and origin in place):
+            continue
+        if not any(place == h or place.startswith(h + " ") for h in home):
+            continue
+        if _BORN_OTHERS.search(text[sentence_start(text, m.start()) : m.start()]):
+            continue
+        came_from = f" from {attrs['life_history.migration.origin']}" if origin else ""
+        message = f"the text says {m.group(0)!r}; the persona {attrs['life_history.migration.generation']}{came_from}"
+        return [Finding(EXPERT, "attribute_contradiction", message, "life_history.migration.generation")]
+    return []
