@@ -320,6 +320,9 @@ GUARD = {
         ("He has no children. On weekends, he takes them out for dinner.", ("broken_sentence", None)),
         ("On Saturdays he usually reads a crime novel every Sunday morning.", ("broken_sentence", None)),
         ("On weekends he always takes a little bit of vacation every year.", ("broken_sentence", None)),
+        # several times a week, or all week, on weekends (a default build's narrative and dialogue)
+        ("On weekends, she knits up to three times per week.", ("broken_sentence", None)),
+        ("On weekends he always spends the whole week together playing sports.", ("broken_sentence", None)),
         # the spouse's spouse (a default build, twice)
         ("On weekends, she cooks a big meal for her husband's wife.", ("broken_sentence", None)),
         # a pastime done as part of a business or job (default builds)
@@ -393,6 +396,8 @@ def test_capitals_own_businesses_and_broken_sentences(text, found):
         "Léo is a mother's son and his wife is a nurse.",  # others' roles
         "Léo is the husband of a teacher.",
         "Léo serves as a mother figure to the boys.",
+        "On weekends Léo swims, and three times a week he runs.",  # two habits
+        "Léo trains three times a week and rests on weekends.",
     ],
 )
 def test_near_misses_of_capitals_businesses_and_broken_sentences(text):

@@ -192,16 +192,20 @@ _DAY_CLASH = re.compile(
 
 
 # "On weekends I always take a little bit of vacation every year." (a default build): a weekly habit
-# that happens once a year or month, in one clause
+# that happens once a year or month, in one clause; or several times a week, or all week ("On
+# weekends, she knits up to three times per week", "On weekends I always spend the whole week
+# together": a default build's narrative and dialogue)
 _WEEK_YEAR = re.compile(
-    r"\bon\s+(?:weekends|saturdays|sundays)\b(?:(?!\band\b|\bbut\b|[,;]).)*?\b(?:every|each|once\s+a)\s+(?:year|month)\b",
+    r"\bon\s+(?:weekends|saturdays|sundays)\b,?(?:(?!\band\b|\bbut\b|[,;]).)*?"
+    r"(?:\b(?:every|each|once\s+a)\s+(?:year|month)\b|\btimes\s+(?:a|per)\s+week\b|\bper\s+week\b"
+    r"|\bthe\s+whole\s+week\b|\ball\s+week\b)",
     re.IGNORECASE,
 )
 
 
 def day_clash(text: str) -> str | None:
     """The words of a sentence that puts one habit on two different weekdays, or on weekends and
-    once a year, if any."""
+    once a year or several times a week, if any."""
 
     def find(sentence: str) -> str | None:
         m = _DAY_CLASH.search(sentence)
